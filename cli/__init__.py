@@ -1,0 +1,1 @@
+"""The ``postbox`` command line: thin, each command calls one service."""

@@ -1,0 +1,1 @@
+"""Blob stores: opaque bytes under server-made keys, behind one small protocol."""

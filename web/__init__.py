@@ -1,0 +1,1 @@
+"""Flask app factory and blueprints (portal, api, org)."""
