@@ -10,16 +10,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Mapping
 
+from crypto.kdf import Argon2Params
 from postbox.errors import ConfigError
-
-
-@dataclass(frozen=True)
-class Argon2Cost:
-    """Argon2id cost; production default m=64 MiB, t=3, p=2 (DESIGN.md)."""
-
-    memory_kib: int = 64 * 1024
-    iterations: int = 3
-    lanes: int = 2
 
 
 @dataclass(frozen=True)
@@ -31,7 +23,7 @@ class Settings:
     ratelimit_url: str = "memory://"
     master_key_file: Path | None = None
     master_key_hex: str | None = field(default=None, repr=False)
-    argon2: Argon2Cost = Argon2Cost()
+    argon2: Argon2Params = Argon2Params()
     argon2_max_concurrency: int = 4
     max_document_bytes: int = 50 * 1024 * 1024
     allowed_types: tuple[str, ...] = ("application/pdf",)
@@ -74,10 +66,10 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     storage_url = env.get("POSTBOX_STORAGE_URL") or f"file://{home / 'blobs'}"
     if not storage_url.startswith(("file://", "s3://")):
         raise ConfigError("POSTBOX_STORAGE_URL must start with file:// or s3://")
-    cost = Argon2Cost(
-        memory_kib=_int(env, "POSTBOX_ARGON2_MEMORY_KIB", Argon2Cost.memory_kib),
-        iterations=_int(env, "POSTBOX_ARGON2_ITERATIONS", Argon2Cost.iterations),
-        lanes=_int(env, "POSTBOX_ARGON2_LANES", Argon2Cost.lanes),
+    cost = Argon2Params(
+        memory_kib=_int(env, "POSTBOX_ARGON2_MEMORY_KIB", Argon2Params.memory_kib),
+        iterations=_int(env, "POSTBOX_ARGON2_ITERATIONS", Argon2Params.iterations),
+        lanes=_int(env, "POSTBOX_ARGON2_LANES", Argon2Params.lanes),
     )
     if cost.memory_kib < 8 * cost.lanes or cost.iterations < 1 or cost.lanes < 1:
         raise ConfigError("Argon2 cost too small: memory >= 8*lanes KiB, iterations >= 1")
