@@ -1,0 +1,44 @@
+"""The metadata schema: one declarative ``Base`` and every table, importable from here.
+
+Tables are created only by migrations (postbox/migrations); a test keeps these models and
+the migrated schema identical.
+"""
+from postbox.models.base import Base, UTCDateTime, new_id, utcnow
+from postbox.models.documents import Case, Document, PendingBlob
+from postbox.models.evidence import Evidence, SigningKey
+from postbox.models.organisations import ROLES, ApiToken, Organisation, StaffUser
+from postbox.models.outbox import OUTBOX_STATUSES, Outbox
+from postbox.models.recipients import (
+    KEY_PURPOSES,
+    RECIPIENT_STATES,
+    LoginThrottle,
+    Recipient,
+    RecipientLink,
+    VaultSession,
+    WrappedKey,
+)
+
+__all__ = [
+    "KEY_PURPOSES",
+    "OUTBOX_STATUSES",
+    "RECIPIENT_STATES",
+    "ROLES",
+    "ApiToken",
+    "Base",
+    "Case",
+    "Document",
+    "Evidence",
+    "LoginThrottle",
+    "Organisation",
+    "Outbox",
+    "PendingBlob",
+    "Recipient",
+    "RecipientLink",
+    "SigningKey",
+    "StaffUser",
+    "UTCDateTime",
+    "VaultSession",
+    "WrappedKey",
+    "new_id",
+    "utcnow",
+]
