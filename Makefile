@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PIP := $(BIN)/python -m pip --disable-pip-version-check -q
 
-.PHONY: install system-deps run test lint bench clean
+.PHONY: install system-deps js-deps run test lint bench clean
 
 $(STAMP): setup.cfg pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -28,14 +28,18 @@ system-deps:
 	  else echo "warning: missing Debian packages:$$missing (not root; related tests will skip loudly)"; fi; \
 	fi
 
+# axe-core for the accessibility checks in Chromium (npm registry; no browser download).
+js-deps:
+	@test -f node_modules/axe-core/axe.min.js || npm install --no-save --no-audit --no-fund --silent axe-core@4
+
 run: install
-	$(BIN)/postbox init
+	$(BIN)/postbox demo
 	$(BIN)/postbox serve
 
 lint: install
 	$(BIN)/lint-imports
 
-test: install system-deps lint
+test: install system-deps js-deps lint
 	$(BIN)/python -m pytest
 
 bench: install

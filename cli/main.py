@@ -1,25 +1,37 @@
-"""Entry point of the ``postbox`` command: friendly one-line errors, exit 1 on failure, 2 on usage."""
+"""Entry point of the ``postbox`` command.
+
+Errors are one line on stderr with exit code 1 (usage errors: 2, from click); a traceback only
+with ``-v``. A command's result (an id, a token, a code) is printed alone on its last line.
+"""
 from __future__ import annotations
 
+import logging
 import sys
+from typing import Any
 
 import click
 
-from postbox.config import load_settings
 from postbox.errors import PostboxError
-from postbox.instance import init_instance
 
 
 class PostboxGroup(click.Group):
-    """Turns domain errors into one line on stderr and exit code 1; tracebacks only with -v."""
+    """Turns domain errors into one clear line and exit code 1."""
 
-    def invoke(self, ctx: click.Context) -> object:
+    def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except (click.exceptions.Exit, click.ClickException, click.Abort):
+            raise
         except PostboxError as exc:
             if ctx.meta.get("postbox.verbose"):
                 raise
             click.echo(f"error: {exc}", err=True)
+            ctx.exit(1)
+        except Exception as exc:  # noqa: BLE001 - the edge: never a traceback by default
+            if ctx.meta.get("postbox.verbose"):
+                raise
+            click.echo(f"error: unexpected {type(exc).__name__}; run with -v for details",
+                       err=True)
             ctx.exit(1)
 
 
@@ -27,26 +39,24 @@ class PostboxGroup(click.Group):
 @click.option("-v", "--verbose", is_flag=True, help="Show tracebacks on errors.")
 @click.pass_context
 def main(ctx: click.Context, verbose: bool) -> None:
-    """Postbox: secure digital post with verifiable proof of delivery."""
+    """Postbox: secure digital post with verifiable proof of delivery.
+
+    Settings come from POSTBOX_* environment variables; with none set, everything lives in
+    ./instance (or $POSTBOX_HOME). Start with `postbox init`, or `postbox demo` for sample data.
+    """
     ctx.meta["postbox.verbose"] = verbose
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
 
 
-@main.command()
-def init() -> None:
-    """Create the instance folder, database and key files (mode 0600)."""
-    settings = load_settings()
-    report = init_instance(settings)
-    click.echo(f"instance ready at {report.home}")
-    click.echo(str(report.home))
+def _register() -> None:
+    from cli import instance_cmds, org_cmds, recipient_cmds, send_cmds
+
+    for module in (instance_cmds, org_cmds, recipient_cmds, send_cmds):
+        module.register(main)
 
 
-@main.command()
-@click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=8000, show_default=True, type=int)
-def serve(host: str, port: int) -> None:
-    """Run the web service (recipient portal, sender API, org console)."""
-    click.echo("postbox serve: the web service is not yet built (see issue 4).")
-
+_register()
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

@@ -1,4 +1,8 @@
-"""Domain errors: one base class; the web and CLI edges map each kind to a status or exit code."""
+"""Domain errors: one base class; the web and CLI edges map each kind to a status or exit code.
+
+Every message is safe to show to the caller: no key material, no plaintext, and no hint of
+which login factor was wrong.
+"""
 from __future__ import annotations
 
 
@@ -12,3 +16,73 @@ class ConfigError(PostboxError):
     """A setting is malformed or a required key file is missing."""
 
     kind = "config"
+
+
+class InvalidInput(PostboxError):
+    """The caller sent something malformed (bad field, bad name, bad PIN shape)."""
+
+    kind = "invalid-input"
+
+
+class NotFound(PostboxError):
+    """No such thing, or not yours: both look the same, so ids cannot be probed."""
+
+    kind = "not-found"
+
+
+class Conflict(PostboxError):
+    """The request clashes with what exists (duplicate slug, reused idempotency key)."""
+
+    kind = "conflict"
+
+
+class UnknownRecipient(NotFound):
+    """The organisation has no recipient with that external id."""
+
+    kind = "unknown-recipient"
+
+
+class DocumentTooLarge(PostboxError):
+    """The document exceeds the configured size limit."""
+
+    kind = "too-large"
+
+
+class UnsupportedDocumentType(PostboxError):
+    """The content is not of an allowed type (sniffed from the bytes, not the name)."""
+
+    kind = "unsupported-type"
+
+
+class AuthenticationFailed(PostboxError):
+    """Login or unlock failed. Deliberately says nothing about which factor was wrong."""
+
+    kind = "authentication-failed"
+
+    def __init__(self, message: str = "The details you entered do not match.") -> None:
+        super().__init__(message)
+
+
+class AccountLocked(AuthenticationFailed):
+    """Too many failed attempts; try again after ``until``."""
+
+    kind = "account-locked"
+
+    def __init__(self, until_iso: str) -> None:
+        super().__init__(f"Too many failed attempts. Try again after {until_iso}.")
+        self.until_iso = until_iso
+
+
+class SessionExpired(AuthenticationFailed):
+    """The vault session is unknown, revoked or past its idle or absolute timeout."""
+
+    kind = "session-expired"
+
+    def __init__(self) -> None:
+        super().__init__("Your session has ended. Please log in again.")
+
+
+class StorageProblem(PostboxError):
+    """The blob store failed; retrying later may help."""
+
+    kind = "storage-unavailable"

@@ -1,13 +1,20 @@
-"""The instance folder: creates it and its key files (mode 0600) on ``postbox init``."""
+"""The instance folder and its key files (mode 0600), created on ``postbox init``."""
 from __future__ import annotations
 
 import os
 import secrets
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
+from sqlalchemy.orm import Session
+
+from crypto.signing import generate_signing_seed
 from postbox.config import Settings
+from postbox.db import make_engine, migrate
 from postbox.errors import ConfigError
+from postbox.keyring import EvidenceKey
+from postbox.models import SigningKey
 
 MASTER_KEY_BYTES = 32
 
@@ -16,6 +23,7 @@ MASTER_KEY_BYTES = 32
 class InitReport:
     home: Path
     created_master_key: bool
+    created_evidence_key: bool
 
 
 def write_secret_file(path: Path, data: bytes) -> bool:
@@ -32,31 +40,79 @@ def write_secret_file(path: Path, data: bytes) -> bool:
     return True
 
 
-def init_instance(settings: Settings) -> InitReport:
-    """Create the instance folder and the master key (the PIN pepper) if missing."""
-    settings.home.mkdir(parents=True, exist_ok=True)
-    created = False
+def evidence_key_file(settings: Settings) -> Path:
+    return settings.key_dir / "evidence.key"
+
+
+def create_key_files(settings: Settings) -> InitReport:
+    """Create the instance folder, the master key (PIN pepper) and the evidence signing key."""
+    settings.home.mkdir(parents=True, exist_ok=True, mode=0o700)
+    created_master = False
     if settings.master_key_hex is None:
         key = secrets.token_bytes(MASTER_KEY_BYTES).hex().encode() + b"\n"
-        created = write_secret_file(settings.resolved_master_key_file, key)
-    return InitReport(home=settings.home, created_master_key=created)
+        created_master = write_secret_file(settings.resolved_master_key_file, key)
+    created_evidence = write_secret_file(
+        evidence_key_file(settings), generate_signing_seed().hex().encode() + b"\n"
+    )
+    return InitReport(settings.home, created_master, created_evidence)
+
+
+def _read_hex_key(path: Path, what: str) -> bytes:
+    try:
+        raw = path.read_text().strip()
+    except FileNotFoundError:
+        raise ConfigError(f"{what} file {path} is missing; run `postbox init`") from None
+    except PermissionError:
+        raise ConfigError(f"{what} file {path} is not readable") from None
+    try:
+        key = bytes.fromhex(raw)
+    except ValueError:
+        raise ConfigError(f"{what} in {path} is not hex") from None
+    if len(key) != 32:
+        raise ConfigError(f"{what} in {path} must be 32 bytes")
+    return key
 
 
 def load_master_key(settings: Settings) -> bytes:
     """The 32-byte service master key, from POSTBOX_MASTER_KEY or the key file."""
-    raw = settings.master_key_hex
-    source = "POSTBOX_MASTER_KEY"
-    if raw is None:
-        path = settings.resolved_master_key_file
+    if settings.master_key_hex is not None:
         try:
-            raw = path.read_text().strip()
-        except FileNotFoundError:
-            raise ConfigError(f"master key file {path} is missing; run `postbox init`") from None
-        source = str(path)
+            key = bytes.fromhex(settings.master_key_hex)
+        except ValueError:
+            raise ConfigError("POSTBOX_MASTER_KEY is not hex") from None
+        if len(key) != MASTER_KEY_BYTES:
+            raise ConfigError("POSTBOX_MASTER_KEY must be 32 bytes (64 hex characters)")
+        return key
+    return _read_hex_key(settings.resolved_master_key_file, "master key")
+
+
+def load_evidence_key(settings: Settings) -> EvidenceKey | None:
+    path = evidence_key_file(settings)
+    if not path.exists():
+        return None
+    return EvidenceKey.from_seed(_read_hex_key(path, "evidence signing key"))
+
+
+def init_instance(settings: Settings, now: datetime) -> InitReport:
+    """Key files (0600), then the schema by migration, then the evidence key's public record.
+
+    Safe to run again: nothing existing is overwritten.
+    """
+    settings.home.mkdir(parents=True, exist_ok=True, mode=0o700)
+    report = create_key_files(settings)
+    if settings.storage_url.startswith("file://"):
+        Path(settings.storage_url.removeprefix("file://")).mkdir(parents=True, exist_ok=True)
+    engine = make_engine(settings.database_url)
     try:
-        key = bytes.fromhex(raw)
-    except ValueError:
-        raise ConfigError(f"master key in {source} is not hex") from None
-    if len(key) != MASTER_KEY_BYTES:
-        raise ConfigError(f"master key in {source} must be {MASTER_KEY_BYTES} bytes")
-    return key
+        migrate(engine)
+        key = load_evidence_key(settings)
+        if key is not None:
+            with Session(engine) as session:
+                if session.get(SigningKey, key.key_id) is None:
+                    session.add(SigningKey(key_id=key.key_id, purpose="evidence",
+                                           public_key=key.public_key, valid_from=now,
+                                           created_at=now))
+                    session.commit()
+    finally:
+        engine.dispose()
+    return report

@@ -2,4 +2,5 @@
 pytest_plugins = [
     "tests.fixtures.seaweed",
     "tests.fixtures.databases",
+    "tests.fixtures.postbox",
 ]

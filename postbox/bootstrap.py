@@ -1,0 +1,73 @@
+"""The one composition root: builds the database, blob store, key ring and clock from Settings.
+
+``web.create_app`` and the CLI both call :func:`build`; nothing connects at import time.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from postbox.clock import Clock, SystemClock
+from postbox.config import Settings
+from postbox.db import make_engine, make_session_factory
+from postbox.errors import ConfigError
+from postbox.instance import load_evidence_key, load_master_key
+from postbox.keyring import KeyRing
+from postbox.uow import UnitOfWork
+from storage.base import BlobStore
+from storage.errors import StorageError
+from storage.url import open_store
+
+
+@dataclass
+class Postbox:
+    """Everything a service call needs, built once per process."""
+
+    settings: Settings
+    engine: Engine
+    session_factory: sessionmaker[Session]
+    store: BlobStore
+    keys: KeyRing
+    clock: Clock
+
+    def uow(self) -> UnitOfWork:
+        return UnitOfWork(self.session_factory)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def build(
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    store: BlobStore | None = None,
+    engine: Engine | None = None,
+) -> Postbox:
+    """Wire the service from settings; tests pass their own clock, store or engine."""
+    engine = engine or make_engine(settings.database_url)
+    if store is None:
+        try:
+            store = open_store(settings.storage_url, os.environ)
+        except StorageError as exc:
+            raise ConfigError(f"POSTBOX_STORAGE_URL: {exc}") from None
+        if hasattr(store, "root"):
+            Path(store.root).mkdir(parents=True, exist_ok=True)
+    keys = KeyRing(
+        master_key=load_master_key(settings),
+        argon2=settings.argon2,
+        max_concurrency=settings.argon2_max_concurrency,
+        evidence_key=load_evidence_key(settings),
+    )
+    return Postbox(
+        settings=settings,
+        engine=engine,
+        session_factory=make_session_factory(engine),
+        store=store,
+        keys=keys,
+        clock=clock or SystemClock(),
+    )

@@ -1,0 +1,129 @@
+"""Evidence records: signed canonical JSON, one per event, chained per document by ``prev``.
+
+Modelled on ETSI EN 319 522 events. The Merkle log over these records (checkpoints, proofs,
+bundles) builds on this table; here records are created, signed and (for ``retrieved``)
+countersigned by the recipient's own key, which only their PIN unlocks.
+"""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from crypto.keys import RecipientKeyPair
+from crypto.signing import countersign_retrieval, sign_evidence
+from postbox.errors import ConfigError
+from postbox.keyring import KeyRing
+from postbox.models import Evidence, new_id
+
+FORMAT = "postbox-evidence/1"
+ETSI_NAMES = {
+    "submission_accepted": "SubmissionAcceptance",
+    "consigned": "ContentConsignment",
+    "notified": "ConsignmentNotification",
+    "notice_failed": "ConsignmentNotificationFailure",
+    "retrieved": "ContentHandover",
+    "held": "ContentHeld",
+    "released": "ContentReleased",
+    "cancelled": "ContentCancelled",
+    "superseded": "ContentSuperseded",
+    "replied": "RecipientReply",
+}
+
+
+@dataclass(frozen=True)
+class Subject:
+    """What an evidence is about."""
+
+    org_id: str
+    recipient_id: str
+    document_id: str
+    ciphertext_sha256: str | None = None
+    commitment: str | None = None
+
+
+def utc_stamp(at: datetime) -> str:
+    """RFC 3339 UTC with microseconds, e.g. 2026-11-24T10:00:00.000000Z."""
+    return at.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _chain_head(session: Session, document_id: str) -> str | None:
+    """The record hash of the document's latest evidence: the one no other record points to."""
+    successors = select(Evidence.prev_hash).where(
+        Evidence.document_id == document_id, Evidence.prev_hash.is_not(None)
+    )
+    return session.scalars(
+        select(Evidence.record_hash).where(
+            Evidence.document_id == document_id, Evidence.record_hash.not_in(successors)
+        )
+    ).first()
+
+
+def record(
+    session: Session,
+    keys: KeyRing,
+    event: str,
+    subject: Subject,
+    at: datetime,
+    *,
+    auth: dict[str, Any] | None = None,
+    details: dict[str, Any] | None = None,
+    countersigner: RecipientKeyPair | None = None,
+) -> Evidence:
+    """Create, sign and add one evidence record to ``session`` (committed by the caller)."""
+    if event not in ETSI_NAMES:
+        raise ValueError(f"unknown evidence event {event!r}")
+    signer = keys.evidence_key
+    if signer is None:
+        raise ConfigError("the evidence signing key is missing; run `postbox init`")
+    session.flush()  # earlier records of this transaction must be visible to the chain query
+    body_obj: dict[str, Any] = {
+        "v": FORMAT,
+        "id": new_id(),
+        "event": event,
+        "etsi": ETSI_NAMES[event],
+        "time": utc_stamp(at),
+        "sender_org": subject.org_id,
+        "recipient": subject.recipient_id,
+        "document": subject.document_id,
+        "ciphertext_sha256": subject.ciphertext_sha256,
+        "commitment": subject.commitment,
+        "auth": auth,
+        "prev": _chain_head(session, subject.document_id),
+        "key_id": signer.key_id,
+    }
+    if details:
+        body_obj["details"] = details
+    body, signature = sign_evidence(body_obj, signer.seed)
+    row = Evidence(
+        id=body_obj["id"],
+        document_id=subject.document_id,
+        recipient_id=subject.recipient_id,
+        org_id=subject.org_id,
+        event=event,
+        created_at=at,
+        body=body,
+        signature=signature,
+        key_id=signer.key_id,
+        countersignature=countersign_retrieval(body, countersigner.ed25519)
+        if countersigner else None,
+        prev_hash=body_obj["prev"],
+        record_hash=hashlib.sha256(body).hexdigest(),
+    )
+    session.add(row)
+    return row
+
+
+def for_document(session: Session, document_id: str) -> list[Evidence]:
+    """The document's evidence in chain order (following ``prev`` from the first record)."""
+    rows = list(session.scalars(select(Evidence).where(Evidence.document_id == document_id)))
+    by_prev = {r.prev_hash: r for r in rows}
+    ordered, cursor = [], by_prev.get(None)
+    while cursor is not None:
+        ordered.append(cursor)
+        cursor = by_prev.get(cursor.record_hash)
+    return ordered

@@ -1,0 +1,206 @@
+"""Reading the postbox: the inbox, one message, its content, and archive/delete/restore.
+
+Another recipient's document is "not found", never "forbidden". ``retrieved`` evidence is
+recorded only after the whole plaintext was streamed and authenticated; a stream that is cut
+short (client gone, tampered blob) records nothing.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Iterator, Literal
+
+from sqlalchemy import case, func, select
+from sqlalchemy.orm import Session
+
+from crypto.envelope import DocumentAddress, open_document, open_metadata
+from crypto.errors import OpenError
+from postbox import evidence
+from postbox.auth import Vault
+from postbox.bootstrap import Postbox
+from postbox.errors import InvalidInput, NotFound, PostboxError, StorageProblem
+from postbox.models import Document, Organisation
+from storage.errors import StorageError
+
+Folder = Literal["inbox", "archive", "deleted"]
+RESTORE_DAYS = 30
+VISIBLE = ("consigned", "notified", "retrieved")
+MAX_PER_PAGE = 100
+
+
+class DocumentUnreadable(PostboxError):
+    """The stored document failed its integrity check; nothing was delivered."""
+
+    kind = "document-unreadable"
+
+
+@dataclass(frozen=True)
+class Message:
+    document_id: str
+    org_name: str
+    org_slug: str
+    subject: str
+    filename: str
+    content_type: str
+    size: int
+    received_at: datetime
+    due_date: date | None
+    read: bool
+    archived: bool
+    deleted: bool
+    case_id: str | None
+
+
+@dataclass(frozen=True)
+class InboxPage:
+    items: list[Message]
+    total: int
+    page: int
+    per_page: int
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.total // self.per_page))
+
+
+def _address(doc: Document) -> DocumentAddress:
+    return DocumentAddress(doc.id, doc.recipient_id, doc.key_version)
+
+
+def _message(vault: Vault, doc: Document, org: Organisation) -> Message:
+    try:
+        meta = open_metadata(doc.sealed_key, doc.sealed_meta, _address(doc), vault.keys.x25519)
+    except OpenError:
+        meta = {"subject": "(unreadable)", "filename": "document"}
+    return Message(doc.id, org.name, org.slug, meta.get("subject", ""),
+                   meta.get("filename", "document"), doc.content_type, doc.plaintext_size,
+                   doc.consigned_at or doc.created_at, doc.due_date, doc.first_read_at is not None,
+                   doc.archived_at is not None, doc.deleted_at is not None, doc.case_id)
+
+
+def _folder_query(vault: Vault, folder: Folder):  # type: ignore[no-untyped-def]
+    q = (select(Document, Organisation).join(Organisation, Organisation.id == Document.org_id)
+         .where(Document.recipient_id == vault.recipient_id, Document.status.in_(VISIBLE)))
+    if folder == "deleted":
+        return q.where(Document.deleted_at.is_not(None))
+    q = q.where(Document.deleted_at.is_(None))
+    if folder == "archive":
+        return q.where(Document.archived_at.is_not(None))
+    return q.where(Document.archived_at.is_(None))
+
+
+def inbox(pb: Postbox, vault: Vault, folder: Folder = "inbox", query: str | None = None,
+          page: int = 1, per_page: int = 25) -> InboxPage:
+    """Due dates first, then newest first. A search decrypts subjects to match them."""
+    if folder not in ("inbox", "archive", "deleted"):
+        raise InvalidInput("unknown folder")
+    page, per_page = max(1, page), min(max(1, per_page), MAX_PER_PAGE)
+    needle = (query or "").strip().casefold()[:200]
+    ordered = _folder_query(vault, folder).order_by(
+        case((Document.due_date.is_(None), 1), else_=0), Document.due_date,
+        Document.created_at.desc(), Document.id)
+    with pb.uow() as uow:
+        s = uow.session
+        if not needle:
+            total = s.scalar(select(func.count()).select_from(
+                _folder_query(vault, folder).subquery())) or 0
+            rows = s.execute(ordered.offset((page - 1) * per_page).limit(per_page)).all()
+            return InboxPage([_message(vault, d, o) for d, o in rows], total, page, per_page)
+        matches = [m for d, o in s.execute(ordered) for m in [_message(vault, d, o)]
+                   if needle in m.subject.casefold() or needle in m.org_name.casefold()
+                   or needle in m.filename.casefold()]
+    start = (page - 1) * per_page
+    return InboxPage(matches[start:start + per_page], len(matches), page, per_page)
+
+
+def _own(session: Session, vault: Vault, document_id: str) -> tuple[Document, Organisation]:
+    row = session.execute(
+        select(Document, Organisation).join(Organisation, Organisation.id == Document.org_id)
+        .where(Document.id == document_id, Document.recipient_id == vault.recipient_id,
+               Document.status.in_(VISIBLE))).first()
+    if row is None:
+        raise NotFound("no such message")
+    return row[0], row[1]
+
+
+def message(pb: Postbox, vault: Vault, document_id: str) -> Message:
+    with pb.uow() as uow:
+        doc, org = _own(uow.session, vault, document_id)
+        return _message(vault, doc, org)
+
+
+@dataclass
+class OpenedDocument:
+    message: Message
+    chunks: Iterator[bytes]
+
+
+def open_message(pb: Postbox, vault: Vault, document_id: str) -> OpenedDocument:
+    """The plaintext as a stream; ``retrieved`` is recorded when the stream completes."""
+    with pb.uow() as uow:
+        doc, org = _own(uow.session, vault, document_id)
+        msg = _message(vault, doc, org)
+        address, blob_key = _address(doc), doc.blob_key
+    try:
+        blob = pb.store.open(blob_key)
+    except StorageError as exc:
+        raise StorageProblem(f"the document store is unavailable: {exc}") from None
+
+    def stream() -> Iterator[bytes]:
+        try:
+            yield from open_document(blob, address, vault.keys.x25519)
+        except OpenError:
+            raise DocumentUnreadable("this document failed its integrity check") from None
+        finally:
+            blob.close()
+        _record_retrieval(pb, vault, document_id)
+
+    return OpenedDocument(msg, stream())
+
+
+def _record_retrieval(pb: Postbox, vault: Vault, document_id: str) -> None:
+    now = pb.clock.now()
+    with pb.uow() as uow:
+        s = uow.session
+        doc = s.scalar(select(Document).where(Document.id == document_id).with_for_update())
+        if doc is None:
+            return
+        subject = evidence.Subject(doc.org_id, doc.recipient_id, doc.id, doc.ciphertext_sha256)
+        evidence.record(s, pb.keys, "retrieved", subject, now, auth=vault.auth,
+                        countersigner=vault.keys)
+        if doc.first_read_at is None:
+            doc.first_read_at = now
+        uow.commit()
+
+
+def read_all(pb: Postbox, vault: Vault, document_id: str) -> tuple[Message, bytes]:
+    """Convenience for small documents and tests: the whole plaintext at once."""
+    opened = open_message(pb, vault, document_id)
+    return opened.message, b"".join(opened.chunks)
+
+
+def _set(pb: Postbox, vault: Vault, document_id: str, field: str, value: datetime | None) -> None:
+    with pb.uow() as uow:
+        doc, _ = _own(uow.session, vault, document_id)
+        if field == "deleted_at" and value is None and doc.deleted_at is not None:
+            if doc.deleted_at + timedelta(days=RESTORE_DAYS) < pb.clock.now():
+                raise NotFound("this message was deleted more than 30 days ago")
+        setattr(doc, field, value)
+        uow.commit()
+
+
+def archive(pb: Postbox, vault: Vault, document_id: str) -> None:
+    _set(pb, vault, document_id, "archived_at", pb.clock.now())
+
+
+def unarchive(pb: Postbox, vault: Vault, document_id: str) -> None:
+    _set(pb, vault, document_id, "archived_at", None)
+
+
+def delete(pb: Postbox, vault: Vault, document_id: str) -> None:
+    """Soft delete: restorable for 30 days."""
+    _set(pb, vault, document_id, "deleted_at", pb.clock.now())
+
+
+def restore(pb: Postbox, vault: Vault, document_id: str) -> None:
+    _set(pb, vault, document_id, "deleted_at", None)
