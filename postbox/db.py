@@ -85,8 +85,10 @@ def alembic_config(connection: Connection | None = None) -> Config:
     return config
 
 
-def migrate(url_or_engine: str | URL | Engine, revision: str = "head") -> None:
-    """Upgrade the schema to ``revision`` (default: the newest). Safe to run repeatedly.
+def migrate(url_or_engine: str | URL | Engine, revision: str = "heads") -> None:
+    """Upgrade the schema to ``revision`` (default: every head). Safe to run repeatedly.
+
+    Features may add migrations on parallel branches from a common base; "heads" applies all.
 
     Runs in one transaction on both databases; concurrent callers are serialised.
     """
@@ -102,11 +104,12 @@ def migrate(url_or_engine: str | URL | Engine, revision: str = "head") -> None:
 
 
 def current_revision(engine: Engine) -> str | None:
-    """The revision the database is at, or None if it was never migrated."""
+    """The revision(s) the database is at, sorted and comma-joined; None if never migrated."""
     with engine.connect() as connection:
-        return MigrationContext.configure(connection).get_current_revision()
+        heads = MigrationContext.configure(connection).get_current_heads()
+    return ",".join(sorted(heads)) or None
 
 
 def head_revision() -> str | None:
-    """The newest revision this code ships; equal to :func:`current_revision` when up to date."""
-    return ScriptDirectory.from_config(alembic_config()).get_current_head()
+    """The newest revision(s) this code ships, in the form of :func:`current_revision`."""
+    return ",".join(sorted(ScriptDirectory.from_config(alembic_config()).get_heads())) or None

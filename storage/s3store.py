@@ -269,7 +269,8 @@ class S3Store:
             if exc.response.get("Error", {}).get("Code") == "ObjectLockConfigurationNotFoundError":
                 return False
             raise
-        return bool(conf.get("ObjectLockConfiguration", {}).get("ObjectLockEnabled") == "Enabled")
+        enabled: str = conf.get("ObjectLockConfiguration", {}).get("ObjectLockEnabled", "")
+        return enabled == "Enabled"
 
     def _head(self, key: str) -> dict[str, Any]:
         validate_key(key)

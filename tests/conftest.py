@@ -3,4 +3,5 @@ pytest_plugins = [
     "tests.fixtures.seaweed",
     "tests.fixtures.databases",
     "tests.fixtures.postbox",
+    "tests.fixtures.smtp",
 ]

@@ -29,9 +29,9 @@ def store(request: pytest.FixtureRequest) -> BlobStore:
     return store
 
 
-def key(name: str = "") -> str:
+def key() -> str:
     """A server-made style key, unique per call."""
-    return f"docs/ab/cd/{os.urandom(8).hex()}{name}"
+    return f"docs/ab/cd/{os.urandom(8).hex()}"
 
 
 def stat_of(data: bytes) -> BlobStat:
@@ -48,7 +48,8 @@ def read_in_pieces(blob: BinaryIO, size: int = 64 * 1024) -> bytes:
 
 
 def leftovers(store: BlobStore) -> list[str]:
-    """Anything the store holds besides blobs: temp files, unfinished multipart uploads."""
+    """Everything the store holds: every file (blobs, temp files), or every object and
+    unfinished multipart upload."""
     if isinstance(store, FileStore):
         return [str(p) for p in Path(store.root).rglob("*") if p.is_file()]
     assert isinstance(store, S3Store)
