@@ -50,10 +50,15 @@ def main(ctx: click.Context, verbose: bool) -> None:
 
 
 def _register() -> None:
-    from cli import instance_cmds, org_cmds, recipient_cmds, send_cmds
+    """Every ``cli/*_cmds.py`` module adds its commands through ``register(group)``."""
+    import importlib
+    import pkgutil
 
-    for module in (instance_cmds, org_cmds, recipient_cmds, send_cmds):
-        module.register(main)
+    import cli
+
+    for info in sorted(pkgutil.iter_modules(cli.__path__), key=lambda i: i.name):
+        if info.name.endswith("_cmds"):
+            importlib.import_module(f"cli.{info.name}").register(main)
 
 
 _register()
