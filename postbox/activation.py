@@ -18,7 +18,7 @@ from postbox import validation
 from postbox.bootstrap import Postbox
 from postbox.errors import AuthenticationFailed, InvalidInput
 from postbox.models import Recipient, WrappedKey, new_id
-from postbox.recipients import code_lookup
+from postbox.recipients import code_lookups
 
 BAD_CODE = "That activation code is not valid. Check the letter and try again."
 
@@ -43,7 +43,7 @@ def _invited(pb: Postbox, session, code: str) -> Recipient:  # type: ignore[no-u
     recipient = None
     if normal is not None:
         recipient = session.scalar(select(Recipient).where(
-            Recipient.activation_lookup == code_lookup(pb.keys, normal),
+            Recipient.activation_lookup.in_(code_lookups(pb.keys, normal)),
             Recipient.state == "invited"))
     if recipient is None:
         raise AuthenticationFailed(BAD_CODE)
@@ -89,7 +89,8 @@ def activate(pb: Postbox, code: str, pin: str, pin_confirm: str, otp: str) -> Ac
             keys = unwrap_private_keys(
                 wrapped.blob,
                 pb.keys.kek(normalise_code(code) or "", salt=wrapped.salt,
-                            recipient_id=recipient.id, purpose="activation"),
+                            recipient_id=recipient.id, purpose="activation",
+                            pepper_id=wrapped.pepper_id),
                 purpose="activation", recipient_id=recipient.id, key_version=kv)
         except OpenError:
             raise AuthenticationFailed(BAD_CODE) from None
@@ -100,9 +101,10 @@ def activate(pb: Postbox, code: str, pin: str, pin_confirm: str, otp: str) -> Ac
             kek = pb.keys.kek(secret_text, salt=salt, recipient_id=recipient.id, purpose=purpose)
             s.add(WrappedKey(id=new_id(), recipient_id=recipient.id, purpose=purpose,
                              key_version=kv, salt=salt, created_at=now,
+                             pepper_id=pb.keys.pepper_id,
                              blob=wrap_private_keys(keys, kek, purpose=purpose,
                                                     recipient_id=recipient.id, key_version=kv)))
-        recipient.totp_secret_sealed = recipient.totp_pending_sealed
+        recipient.totp_secret_sealed = pb.keys.seal("totp", recipient.id, secret.encode())
         recipient.totp_pending_sealed = None
         recipient.totp_last_step = step
         recipient.state = "active"

@@ -87,17 +87,22 @@ def _throttle(pb: Postbox, session: Session, identifier: str) -> LoginThrottle:
 
 def _unwrap(pb: Postbox, session: Session, recipient: Recipient, purpose: str,
             secret: str) -> RecipientKeyPair | None:
+    """The keys, if ``secret`` opens the wrap; a wrap under a retired pepper is renewed."""
     wrapped = session.scalar(select(WrappedKey).where(
         WrappedKey.recipient_id == recipient.id, WrappedKey.purpose == purpose,
         WrappedKey.key_version == recipient.key_version))
     if wrapped is None:
         return None
-    kek = pb.keys.kek(secret, salt=wrapped.salt, recipient_id=recipient.id, purpose=purpose)
     try:
-        return unwrap_private_keys(wrapped.blob, kek, purpose=purpose,
+        kek = pb.keys.kek(secret, salt=wrapped.salt, recipient_id=recipient.id,
+                          purpose=purpose, pepper_id=wrapped.pepper_id)
+        keys = unwrap_private_keys(wrapped.blob, kek, purpose=purpose,
                                    recipient_id=recipient.id, key_version=wrapped.key_version)
     except OpenError:
         return None
+    if wrapped.pepper_id not in (None, pb.keys.pepper_id):
+        _rewrap(pb, session, recipient, keys, purpose, secret)  # after a master-key rotation
+    return keys
 
 
 def _second_factor(pb: Postbox, recipient: Recipient, otp: str, now: datetime) -> int | None:
@@ -228,9 +233,9 @@ def _rewrap(pb: Postbox, session: Session, recipient: Recipient, keys: Recipient
     if row is None:
         session.add(WrappedKey(id=new_id(), recipient_id=recipient.id, purpose=purpose,
                                key_version=recipient.key_version, salt=salt, blob=blob,
-                               created_at=pb.clock.now()))
+                               pepper_id=pb.keys.pepper_id, created_at=pb.clock.now()))
     else:
-        row.salt, row.blob = salt, blob
+        row.salt, row.blob, row.pepper_id = salt, blob, pb.keys.pepper_id
 
 
 def recover(pb: Postbox, identifier: str, recovery_code: str, new_pin: str, otp: str) -> str:

@@ -15,7 +15,7 @@ from postbox.clock import Clock, SystemClock
 from postbox.config import Settings
 from postbox.db import make_engine, make_session_factory
 from postbox.errors import ConfigError
-from postbox.instance import load_evidence_key, load_master_key
+from postbox.instance import load_evidence_key, load_master_key, load_retired_master_keys
 from postbox.keyring import KeyRing
 from postbox.uow import UnitOfWork
 from storage.base import BlobStore
@@ -62,6 +62,7 @@ def build(
         argon2=settings.argon2,
         max_concurrency=settings.argon2_max_concurrency,
         evidence_key=load_evidence_key(settings),
+        retired=load_retired_master_keys(settings),
     )
     return Postbox(
         settings=settings,

@@ -116,3 +116,13 @@ def init_instance(settings: Settings, now: datetime) -> InitReport:
     finally:
         engine.dispose()
     return report
+
+
+def retired_master_key_files(settings: Settings) -> list[Path]:
+    return sorted(settings.key_dir.glob("master-retired-*.key"))
+
+
+def load_retired_master_keys(settings: Settings) -> list[bytes]:
+    """Master keys replaced by `postbox keys rotate-master`, kept until nothing needs them."""
+    return [_read_hex_key(path, "retired master key")
+            for path in retired_master_key_files(settings)]

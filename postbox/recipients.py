@@ -33,8 +33,13 @@ class Invitation:
 
 def code_lookup(keys: KeyRing, code: str) -> str:
     """A keyed hash that finds the recipient a letter code belongs to (HMAC under the pepper)."""
-    mac_key = keys.seal_key("activation-lookup")
-    return hmac.new(mac_key, code.encode(), hashlib.sha256).hexdigest()
+    return code_lookups(keys, code)[0]
+
+
+def code_lookups(keys: KeyRing, code: str) -> list[str]:
+    """The lookup under the current master key first, then under any retired one."""
+    return [hmac.new(k, code.encode(), hashlib.sha256).hexdigest()
+            for k in keys.lookup_keys("activation-lookup")]
 
 
 def _new_postbox(pb: Postbox, session: Session, email: str) -> tuple[Recipient, str]:
@@ -51,6 +56,7 @@ def _new_postbox(pb: Postbox, session: Session, email: str) -> tuple[Recipient, 
     session.add(recipient)
     session.add(WrappedKey(id=new_id(), recipient_id=recipient.id, purpose="activation",
                            key_version=1, salt=salt, created_at=now,
+                           pepper_id=pb.keys.pepper_id,
                            blob=wrap_private_keys(keys, kek, purpose="activation",
                                                   recipient_id=recipient.id, key_version=1)))
     return recipient, code

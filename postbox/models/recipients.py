@@ -76,6 +76,8 @@ class WrappedKey(Base):
     key_version: Mapped[int]
     salt: Mapped[bytes]
     blob: Mapped[bytes]
+    # Fingerprint of the master key (pepper) this wrap was derived with; NULL = the current one.
+    pepper_id: Mapped[str | None] = mapped_column(String(16), index=True)
     created_at: Mapped[datetime] = created_column()
 
 
