@@ -8,6 +8,7 @@ import click
 from cli.context import service, settings
 from postbox.backup import backup, restore
 from postbox.integrity import check_storage
+from postbox.retention import apply_retention
 
 
 @click.group()
@@ -50,6 +51,19 @@ def restore_cmd(archive: Path) -> None:
     click.echo(f"restored {count} files into {settings().home}")
 
 
+@click.command("retention")
+@click.option("--limit", default=1000, show_default=True, type=click.IntRange(1),
+              help="At most this many documents per run.")
+def retention(limit: int) -> None:
+    """Purge documents past their organisation's retention period or past the 30-day undo
+    window of a delete. Evidence is kept. Object-locked blobs are retried on a later run."""
+    report = apply_retention(service(), limit=limit)
+    click.echo(f"purged {len(report.purged)}, still under object lock {len(report.retained)}, "
+               f"failed {len(report.failed)}")
+    if report.failed:
+        raise click.exceptions.Exit(1)
+
+
 def register(group: click.Group) -> None:
-    for command in (storage, backup_cmd, restore_cmd):
+    for command in (storage, backup_cmd, restore_cmd, retention):
         group.add_command(command)

@@ -47,9 +47,9 @@ def check_storage(pb: Postbox, sample: int | None = None, orphans: bool = True,
     with pb.uow() as uow:
         s = uow.session
         query = select(Document.id, Document.blob_key, Document.ciphertext_size,
-                       Document.ciphertext_sha256)
+                       Document.ciphertext_sha256).where(Document.status != "purged")
         if sample is not None:
-            total = s.scalar(select(func.count()).select_from(Document)) or 0
+            total = s.scalar(select(func.count()).select_from(query.subquery())) or 0
             chosen = (rng or random.SystemRandom()).sample(range(total), min(sample, total))
             rows = [s.execute(query.order_by(Document.id).offset(i).limit(1)).one()
                     for i in sorted(chosen)]

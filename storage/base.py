@@ -46,6 +46,10 @@ class BlobStore(Protocol):
         """Remove the blob; deleting a missing key is not an error (idempotent)."""
         ...
 
+    def purge(self, key: str) -> None:
+        """Erase the blob for good (every version); ``BlobRetained`` while a retention holds."""
+        ...
+
     def exists(self, key: str) -> bool:
         """Whether a blob is stored under key."""
         ...

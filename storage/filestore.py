@@ -96,6 +96,10 @@ class FileStore:
         except OSError as exc:
             raise _wrap(exc, key) from exc
 
+    def purge(self, key: str) -> None:
+        """A file has no older versions: purging is deleting."""
+        self.delete(key)
+
     def delete(self, key: str) -> None:
         path = self._path(key)
         with _os_errors(key):
