@@ -113,3 +113,30 @@ def unwrap_private_keys(
 def new_session_key() -> bytes:
     """A random 32-byte key held only by the client (in its session cookie)."""
     return os.urandom(32)
+
+
+@dataclass(frozen=True, repr=False)
+class BoxKeyPair:
+    """An X25519 key pair that only receives (an organisation's reply key). Documents sealed to
+    its public half with :mod:`crypto.envelope` open only with this private half."""
+
+    x25519: X25519PrivateKey
+
+    @classmethod
+    def generate(cls) -> "BoxKeyPair":
+        return cls(X25519PrivateKey.generate())
+
+    @classmethod
+    def from_bytes(cls, raw: bytes) -> "BoxKeyPair":
+        if len(raw) != 32:
+            raise KeyFormatError("an X25519 private key is 32 bytes")
+        return cls(X25519PrivateKey.from_private_bytes(raw))
+
+    def to_bytes(self) -> bytes:
+        return _raw_private(self.x25519)
+
+    def public_bytes(self) -> bytes:
+        return self.x25519.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+
+    def __repr__(self) -> str:
+        return "BoxKeyPair(<hidden>)"

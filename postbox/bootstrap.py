@@ -67,7 +67,11 @@ def build(
     return Postbox(
         settings=settings,
         engine=engine,
-        session_factory=make_session_factory(engine),
+        # SQLite: take the write lock when a transaction starts, so concurrent writers wait on
+        # the busy timeout instead of failing on a read-then-write upgrade ("database is locked").
+        session_factory=make_session_factory(
+            engine.execution_options(sqlite_begin="IMMEDIATE")
+            if engine.dialect.name == "sqlite" else engine),
         store=store,
         keys=keys,
         clock=clock or SystemClock(),

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from crypto.envelope import DocumentAddress, seal_document
 from postbox import evidence, validation
 from postbox.bootstrap import Postbox
+from postbox.cases import holds_delivery
 from postbox.errors import (
     Conflict, DocumentTooLarge, InvalidInput, StorageProblem, UnsupportedDocumentType,
 )
@@ -181,23 +182,30 @@ def deliver(
     try:
         with pb.uow() as uow:
             s = uow.session
+            case_id = _case(s, org_id, case, consigned)
+            held = holds_delivery(s, case_id, automated)  # the case waits for a person
             doc = Document(
                 id=document_id, org_id=org_id, recipient_id=recipient_id,
-                case_id=_case(s, org_id, case, consigned), key_version=key_version,
+                case_id=case_id, key_version=key_version,
                 blob_key=blob_key, sealed_key=sealed.stanza, sealed_meta=sealed.sealed_meta,
                 ciphertext_sha256=sealed.ciphertext_sha256, ciphertext_size=sealed.ciphertext_size,
                 plaintext_size=sealed.plaintext_size, content_type=content_type,
-                automated=automated, due_date=due_date, status="consigned",
+                automated=automated, due_date=due_date, status="held" if held else "consigned",
                 idempotency_key=idempotency_key, request_hash=request_hash,
-                created_at=submitted, consigned_at=consigned)
+                created_at=submitted, consigned_at=None if held else consigned)
             s.add(doc)
             subject_ref = evidence.Subject(org_id, recipient_id, document_id,
                                            sealed.ciphertext_sha256, sealed.plaintext_commitment)
             evidence.record(s, pb.keys, "submission_accepted", subject_ref, submitted)
-            evidence.record(s, pb.keys, "consigned", subject_ref, consigned)
-            s.add(Outbox(id=new_id(), kind="notice", created_at=consigned, run_after=consigned,
-                         payload=json.dumps({"recipient_id": recipient_id,
-                                             "document_id": document_id})))
+            if held:
+                evidence.record(s, pb.keys, "held", subject_ref, consigned,
+                                details={"case": case})
+            else:
+                evidence.record(s, pb.keys, "consigned", subject_ref, consigned)
+                s.add(Outbox(id=new_id(), kind="notice", created_at=consigned,
+                             run_after=consigned,
+                             payload=json.dumps({"recipient_id": recipient_id,
+                                                 "document_id": document_id})))
             s.execute(delete(PendingBlob).where(PendingBlob.blob_key == blob_key))
             uow.commit()
             return _receipt(doc, replayed=False)

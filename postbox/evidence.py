@@ -18,7 +18,7 @@ from crypto.keys import RecipientKeyPair
 from crypto.signing import countersign_retrieval, sign_evidence
 from postbox.errors import ConfigError
 from postbox.keyring import KeyRing
-from postbox.models import Evidence, new_id
+from postbox.models import Document, Evidence, new_id
 
 FORMAT = "postbox-evidence/1"
 ETSI_NAMES = {
@@ -51,8 +51,18 @@ def utc_stamp(at: datetime) -> str:
     return at.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def _chain_head(session: Session, document_id: str) -> str | None:
-    """The record hash of the document's latest evidence: the one no other record points to."""
+def _chain_head(session: Session, document_id: str) -> tuple[str | None, Document | None]:
+    """The record hash of the document's latest evidence, and the row that keeps it.
+
+    The document row is locked (PostgreSQL) so two events never chain to the same head."""
+    doc = session.get(Document, document_id, with_for_update=True)
+    if doc is not None:
+        return doc.evidence_head, doc
+    return _search_head(session, document_id), None
+
+
+def _search_head(session: Session, document_id: str) -> str | None:
+    """The latest evidence found by search: the one no other record points to."""
     successors = select(Evidence.prev_hash).where(
         Evidence.document_id == document_id, Evidence.prev_hash.is_not(None)
     )
@@ -81,6 +91,7 @@ def record(
     if signer is None:
         raise ConfigError("the evidence signing key is missing; run `postbox init`")
     session.flush()  # earlier records of this transaction must be visible to the chain query
+    prev, doc = _chain_head(session, subject.document_id)
     body_obj: dict[str, Any] = {
         "v": FORMAT,
         "id": new_id(),
@@ -93,7 +104,7 @@ def record(
         "ciphertext_sha256": subject.ciphertext_sha256,
         "commitment": subject.commitment,
         "auth": auth,
-        "prev": _chain_head(session, subject.document_id),
+        "prev": prev,
         "key_id": signer.key_id,
     }
     if details:
@@ -115,6 +126,8 @@ def record(
         record_hash=hashlib.sha256(body).hexdigest(),
     )
     session.add(row)
+    if doc is not None:
+        doc.evidence_head = row.record_hash
     return row
 
 

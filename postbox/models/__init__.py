@@ -8,6 +8,7 @@ from postbox.models.documents import Case, Document, PendingBlob
 from postbox.models.evidence import Evidence, SigningKey
 from postbox.models.organisations import ROLES, ApiToken, Organisation, StaffUser
 from postbox.models.outbox import OUTBOX_STATUSES, Outbox
+from postbox.models.replies import REPLY_KINDS, Reply
 from postbox.models.recipients import (
     KEY_PURPOSES,
     RECIPIENT_STATES,
@@ -22,6 +23,7 @@ __all__ = [
     "KEY_PURPOSES",
     "OUTBOX_STATUSES",
     "RECIPIENT_STATES",
+    "REPLY_KINDS",
     "ROLES",
     "ApiToken",
     "Base",
@@ -34,6 +36,7 @@ __all__ = [
     "PendingBlob",
     "Recipient",
     "RecipientLink",
+    "Reply",
     "SigningKey",
     "StaffUser",
     "UTCDateTime",

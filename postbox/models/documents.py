@@ -20,6 +20,8 @@ class Case(Base):
     org_id: Mapped[str] = ref_column("organisations.id")
     reference: Mapped[str] = mapped_column(String(128))
     state: Mapped[str] = defaulted("open", String(20))
+    # When the case went ON HOLD (a reply or dispute); the holds queue is oldest first.
+    hold_since: Mapped[datetime | None]
     created_at: Mapped[datetime] = created_column()
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
@@ -57,6 +59,8 @@ class Document(Base):
     first_read_at: Mapped[datetime | None]
     archived_at: Mapped[datetime | None]
     deleted_at: Mapped[datetime | None]
+    # record_hash of the newest evidence about this document: the next record's ``prev``.
+    evidence_head: Mapped[str | None] = mapped_column(String(64))
 
     recipient: Mapped[Recipient] = relationship()
     case: Mapped[Case | None] = relationship()

@@ -63,3 +63,20 @@ def test_flipped_wrapped_byte_fails() -> None:
 
 def test_keypair_repr_hides_keys() -> None:
     assert "hidden" in repr(RecipientKeyPair.generate())
+
+
+def test_box_keypair_round_trip_and_sealing() -> None:
+    import io
+
+    from crypto.envelope import DocumentAddress, open_document, seal_document
+    from crypto.errors import OpenError as _OpenError
+    from crypto.keys import BoxKeyPair
+
+    org = BoxKeyPair.generate()
+    again = BoxKeyPair.from_bytes(org.to_bytes())
+    assert again.public_bytes() == org.public_bytes() and "hidden" in repr(org)
+    addr = DocumentAddress(uuid.uuid4().hex, uuid.uuid4().hex, 1)
+    sealed = seal_document(io.BytesIO(b"paid by card"), addr, org.public_bytes(), {}).read()
+    assert b"".join(open_document(io.BytesIO(sealed), addr, again.x25519)) == b"paid by card"
+    with pytest.raises(_OpenError):
+        b"".join(open_document(io.BytesIO(sealed), addr, BoxKeyPair.generate().x25519))
