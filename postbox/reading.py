@@ -15,11 +15,11 @@ from sqlalchemy.orm import Session
 
 from crypto.envelope import DocumentAddress, open_document, open_metadata
 from crypto.errors import OpenError
-from postbox import evidence
+from postbox import evidence, followups
 from postbox.auth import Vault
 from postbox.bootstrap import Postbox
 from postbox.errors import InvalidInput, NotFound, PostboxError, StorageProblem
-from postbox.models import Document, Organisation
+from postbox.models import Case, Document, Organisation, Reply
 from storage.errors import StorageError
 
 Folder = Literal["inbox", "archive", "deleted"]
@@ -49,6 +49,17 @@ class Message:
     archived: bool
     deleted: bool
     case_id: str | None
+
+
+@dataclass(frozen=True)
+class CaseView:
+    """A case as the recipient sees it: its documents and their replies, oldest first."""
+
+    reference: str
+    org_name: str
+    on_hold: bool
+    messages: list[Message]
+    replies: list[tuple[datetime, str, str]]  # (when, kind, in reply to document id)
 
 
 @dataclass(frozen=True)
@@ -123,6 +134,27 @@ def _own(session: Session, vault: Vault, document_id: str) -> tuple[Document, Or
     return row[0], row[1]
 
 
+def case_view(pb: Postbox, vault: Vault, case_id: str) -> CaseView:
+    """Every visible document of one case of this recipient, with the replies they sent."""
+    with pb.uow() as uow:
+        s = uow.session
+        case = s.get(Case, case_id)
+        rows = s.execute(
+            select(Document, Organisation).join(Organisation, Organisation.id == Document.org_id)
+            .where(Document.case_id == case_id, Document.recipient_id == vault.recipient_id,
+                   Document.status.in_(VISIBLE))
+            .order_by(Document.created_at, Document.id)).all()
+        if case is None or not rows:
+            raise NotFound("no such case")
+        sent = s.execute(select(Reply.created_at, Reply.kind, Reply.document_id)
+                         .where(Reply.case_id == case_id,
+                                Reply.recipient_id == vault.recipient_id)
+                         .order_by(Reply.created_at)).all()
+        return CaseView(case.reference, rows[0][1].name, case.state == "on_hold",
+                        [_message(vault, d, o) for d, o in rows],
+                        [(when, kind, doc) for when, kind, doc in sent])
+
+
 def message(pb: Postbox, vault: Vault, document_id: str) -> Message:
     with pb.uow() as uow:
         doc, org = _own(uow.session, vault, document_id)
@@ -168,8 +200,10 @@ def _record_retrieval(pb: Postbox, vault: Vault, document_id: str) -> None:
         subject = evidence.Subject(doc.org_id, doc.recipient_id, doc.id, doc.ciphertext_sha256)
         evidence.record(s, pb.keys, "retrieved", subject, now, auth=vault.auth,
                         countersigner=vault.keys)
-        if doc.first_read_at is None:
+        first_read = doc.first_read_at is None
+        if first_read:
             doc.first_read_at = now
+        followups.retrieved(s, doc, now, first_read)
         uow.commit()
 
 

@@ -75,6 +75,16 @@ BY_MESSAGE: dict[str, LazyString] = {
         "The phrase contains characters that cannot be shown."),
     "this e-mail address cannot be used for this postbox": _l(
         "This e-mail address cannot be used for this postbox."),
+    "this sender does not accept replies in the postbox yet": _l(
+        "This sender does not accept replies in the postbox yet. Please contact them "
+        "another way."),
+    "write a message, attach a file or mark the message as disputed": _l(
+        "Write a message, attach a file or mark the letter as disputed."),
+    "attachments must be PDF, PNG or JPEG (checked by content)": _l(
+        "Attachments must be PDF, PNG or JPEG files."),
+    "a reply is at most 10000 characters": _l("A reply can be at most 10,000 characters."),
+    "at most 5 attachments": _l("You can attach at most 5 files."),
+    "each attachment is 1 byte to 10 MiB": _l("Each attachment can be at most 10 MiB."),
     "this message was deleted more than 30 days ago": _l(
         "This message was deleted more than 30 days ago and can no longer be restored."),
 }

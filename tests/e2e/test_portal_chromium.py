@@ -19,7 +19,7 @@ import pytest
 from werkzeug.serving import make_server
 
 from crypto.totp import code_at
-from postbox import delivery, orgs, recipients
+from postbox import delivery, orgs, recipients, replies
 from tests.fixtures.postbox import pdf_bytes
 from web import create_app
 
@@ -95,7 +95,8 @@ def test_activate_login_read_logout(pb, clock, base_url, browser) -> None:
     invitation = recipients.invite_recipient(pb, "acme", "CUST-77", "carol@example.org")
     original = pdf_bytes("Dear Carol, here is your statement.", pages=2)
     receipt = delivery.deliver(pb, "acme", "CUST-77", io.BytesIO(original), SUBJECT,
-                               "statement-2026.pdf")
+                               "statement-2026.pdf", case="ACC-2026")
+    replies.init_org_keys(pb, "acme")
     delivery.deliver(pb, "acme", "CUST-77", io.BytesIO(pdf_bytes("older")), "Welcome letter",
                      "welcome.pdf")
 
@@ -165,6 +166,16 @@ def test_activate_login_read_logout(pb, clock, base_url, browser) -> None:
     page.goto("/settings")
     axe.check(page, "settings")
     _shoot(page, "portal-settings")
+    # Reply to the statement; the matter's page shows it and says automation waits
+    page.goto(f"/messages/{receipt.document_id}/reply")
+    axe.check(page, "reply")
+    page.fill("#text", "Thank you, received.")
+    page.click("main button[type=submit]")
+    page.wait_for_load_state("load")
+    assert page.url.endswith(f"/messages/{receipt.document_id}")
+    page.click("text=See every letter in this matter")
+    assert "ACC-2026" in page.inner_text("h1") and "you replied" in page.inner_text("main")
+    axe.check(page, "case")
     page.goto("/inbox?lang=de")
     assert "Posteingang" in page.inner_text("h1")
     _shoot(page, "portal-inbox-de")
@@ -186,6 +197,6 @@ def test_activate_login_read_logout(pb, clock, base_url, browser) -> None:
         pytest.skip(f"AXE-CORE MISSING at {AXE}: accessibility NOT checked; "
                     "run `npm install --no-save axe-core@4`")
     assert set(axe.found) == {"activate", "activate-authenticator", "login", "inbox",
-                              "message", "settings"}
+                              "message", "settings", "reply", "case"}
     serious = {name: found for name, found in axe.found.items() if found}
     assert not serious, serious

@@ -13,4 +13,4 @@ def _globals() -> dict[str, int]:
     return {"restore_days": RESTORE_DAYS}
 
 
-from web.portal import access, mail, profile  # noqa: F401  (routes register on import)
+from web.portal import access, mail, profile, replying  # noqa: F401  (routes register on import)
