@@ -49,6 +49,8 @@ class Message:
     archived: bool
     deleted: bool
     case_id: str | None
+    superseded_by: str | None = None
+    retracted: bool = False
 
 
 @dataclass(frozen=True)
@@ -86,7 +88,8 @@ def _message(vault: Vault, doc: Document, org: Organisation) -> Message:
     return Message(doc.id, org.name, org.slug, meta.get("subject", ""),
                    meta.get("filename", "document"), doc.content_type, doc.plaintext_size,
                    doc.consigned_at or doc.created_at, doc.due_date, doc.first_read_at is not None,
-                   doc.archived_at is not None, doc.deleted_at is not None, doc.case_id)
+                   doc.archived_at is not None, doc.deleted_at is not None, doc.case_id,
+                   doc.superseded_by, doc.retracted_at is not None)
 
 
 def _folder_query(vault: Vault, folder: Folder):  # type: ignore[no-untyped-def]

@@ -61,6 +61,10 @@ class Document(Base):
     deleted_at: Mapped[datetime | None]
     # record_hash of the newest evidence about this document: the next record's ``prev``.
     evidence_head: Mapped[str | None] = mapped_column(String(64))
+    # A correction: the document that replaces this one, or when the sender withdrew it. The
+    # recipient keeps seeing both, with a banner; nothing disappears silently.
+    superseded_by: Mapped[str | None] = mapped_column(String(32))
+    retracted_at: Mapped[datetime | None]
 
     recipient: Mapped[Recipient] = relationship()
     case: Mapped[Case | None] = relationship()

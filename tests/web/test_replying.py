@@ -63,3 +63,18 @@ def test_reply_errors_and_refusals(client, pb, org, alice, bob) -> None:
     assert client.post(f"/messages/{doc}/reply", data={"csrf_token": token,
                                                        "text": "x"}).status_code == 404
     assert client.get(f"/cases/{'0' * 32}").status_code == 404
+
+
+def test_corrected_and_withdrawn_documents_show_banners(client, pb, org, alice) -> None:
+    from postbox import corrections
+
+    wrong, _ = send(pb, org, alice, "Invoice (wrong)")
+    right, _ = send(pb, org, alice, "Invoice (corrected)")
+    corrections.supersede(pb, org, wrong, right, "billing")
+    corrections.retract(pb, org, right, "issued twice", "billing")
+    login(client, alice)
+    old = client.get(f"/messages/{wrong}").get_data(as_text=True)
+    assert "replaced this document with a corrected version" in old
+    assert f'href="/messages/{right}"' in old
+    assert "has withdrawn this document" in client.get(f"/messages/{right}").get_data(
+        as_text=True)

@@ -49,10 +49,14 @@ def upgrade() -> None:
         batch.add_column(sa.Column("hold_since", sa.DateTime(timezone=True), nullable=True))
     with op.batch_alter_table("documents") as batch:
         batch.add_column(sa.Column("evidence_head", sa.String(64), nullable=True))
+        batch.add_column(sa.Column("superseded_by", sa.String(32), nullable=True))
+        batch.add_column(sa.Column("retracted_at", sa.DateTime(timezone=True), nullable=True))
 
 
 def downgrade() -> None:
     with op.batch_alter_table("documents") as batch:
+        batch.drop_column("retracted_at")
+        batch.drop_column("superseded_by")
         batch.drop_column("evidence_head")
     with op.batch_alter_table("cases") as batch:
         batch.drop_column("hold_since")

@@ -143,3 +143,29 @@ def test_sender_without_reply_key_gets_no_replies(pb, org, alice, make_pdf) -> N
     vault = auth.unlock(pb, auth.authenticate(pb, alice.email, PIN, alice.otp()).token)
     with pytest.raises(InvalidInput):
         replies.reply(pb, vault, doc.document_id, "hello")
+
+
+def test_supersede_and_retract_keep_both_versions(pb, clock, org, alice, make_pdf) -> None:
+    from postbox import corrections
+
+    wrong = send(pb, org, alice, make_pdf, "Invoice (wrong amount)", automated=False)
+    clock.advance(hours=1)
+    right = send(pb, org, alice, make_pdf, "Invoice (corrected)", automated=False)
+    corrections.supersede(pb, org, wrong.document_id, right.document_id, "billing@acme")
+    corrections.supersede(pb, org, wrong.document_id, right.document_id, "billing@acme")  # again
+    other = send(pb, org, alice, make_pdf, "Newsletter", automated=False, case=None)
+    corrections.retract(pb, org, other.document_id, "sent by mistake", "marketing@acme")
+    vault = auth.unlock(pb, auth.authenticate(pb, alice.email, PIN, alice.otp()).token)
+    old_view = reading.message(pb, vault, wrong.document_id)
+    assert old_view.superseded_by == right.document_id and not old_view.retracted
+    assert reading.message(pb, vault, other.document_id).retracted
+    assert reading.inbox(pb, vault).total == 3  # nothing disappeared
+    with pb.uow() as uow:
+        events = [(e.event, e.body) for e in evidence.for_document(uow.session,
+                                                                   wrong.document_id)]
+    assert [e for e, _ in events][-1] == "superseded"
+    assert right.document_id.encode() in events[-1][1] and b"billing@acme" in events[-1][1]
+    with pytest.raises(Conflict):
+        corrections.supersede(pb, org, wrong.document_id, other.document_id, "x")
+    with pytest.raises(NotFound):
+        corrections.retract(pb, org, "0" * 32, "no", "x")
