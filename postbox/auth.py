@@ -10,6 +10,7 @@ import base64
 import binascii
 import hashlib
 import hmac
+import logging
 import re
 import secrets
 from dataclasses import dataclass, field
@@ -30,6 +31,7 @@ from postbox.bootstrap import Postbox
 from postbox.errors import AccountLocked, AuthenticationFailed, SessionExpired
 from postbox.models import LoginThrottle, Recipient, RecipientLink, VaultSession, WrappedKey, new_id
 
+log = logging.getLogger("postbox.auth")
 _PIN_SHAPE = re.compile(r"[0-9]{6,12}")
 _DUMMY_SALT = bytes(16)
 _DUMMY_ID = "0" * 32
@@ -130,6 +132,8 @@ def _check_factors(pb: Postbox, session: Session, identifier: str, secret: str, 
     if recipient is None or keys is None or step is None:
         locked = lockout.register_failure(guard, now, pb.settings.login_max_failures)
         session.commit()
+        # No identifier in the log: it is personal data and attacker-controlled text.
+        log.info("login failed (%s)%s", purpose, "; account locked" if locked else "")
         if locked and guard.locked_until is not None:
             raise AccountLocked(guard.locked_until.strftime("%H:%M UTC"))
         raise AuthenticationFailed()

@@ -15,7 +15,7 @@ from flask import Flask
 
 from postbox.bootstrap import Postbox, build
 from postbox.config import load_settings
-from web import errors, i18n, ratelimits, security, sessions
+from web import errors, i18n, observability, ratelimits, security, sessions
 
 log = logging.getLogger("postbox.web")
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
@@ -64,6 +64,7 @@ def create_app(pb: Postbox | None = None, test_config: dict[str, Any] | None = N
     i18n.init_app(app)
     sessions.init_app(app)
     errors.init_app(app)
+    observability.init_app(app, log_format=app.config.get("POSTBOX_LOG_FORMAT", "text"))
 
     from web.portal import bp as portal
 
