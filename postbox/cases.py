@@ -15,7 +15,7 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from postbox import evidence
+from postbox import evidence, followups
 from postbox.bootstrap import Postbox
 from postbox.errors import InvalidInput, NotFound
 from postbox.models import Case, Document, Outbox, Reply, new_id
@@ -91,6 +91,7 @@ def release(pb: Postbox, org_ref: str, reference: str, actor: str) -> list[str]:
             s.add(Outbox(id=new_id(), kind="notice", created_at=now, run_after=now,
                          payload=json.dumps({"recipient_id": doc.recipient_id,
                                              "document_id": doc.id})))
+            followups.consigned(s, doc, now)
             released.append(doc.id)
         case.state, case.hold_since, case.updated_at = OPEN, None, now
         uow.commit()

@@ -32,6 +32,17 @@ class Settings:
     session_absolute_s: int = 3600
     login_max_failures: int = 5
     public_url: str = "http://127.0.0.1:8000"
+    # Outbox, notices and webhooks (postbox/outbox.py, notices.py, webhooks.py).
+    mail_from: str = "postbox@localhost"
+    smtp_timeout_s: int = 30
+    notice_show_address: bool = False
+    outbox_max_attempts: int = 15  # with the backoff below: about 16 h of trying on average
+    outbox_lease_s: int = 300
+    outbox_backoff_base_s: int = 30
+    outbox_backoff_cap_s: int = 6 * 3600
+    webhook_timeout_s: int = 10
+    webhook_disable_after_s: int = 5 * 86400
+    webhook_allow_private: bool = False
 
     @property
     def key_dir(self) -> Path:
@@ -55,6 +66,23 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
         raise ConfigError(f"{name} must be an integer, got {raw!r}") from None
     if value < 0:
         raise ConfigError(f"{name} must not be negative, got {value}")
+    return value
+
+
+def _bool(env: Mapping[str, str], name: str) -> bool:
+    raw = (env.get(name) or "").strip().lower()
+    if raw in ("", "0", "false", "no", "off"):
+        return False
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    raise ConfigError(f"{name} must be true or false, got {raw!r}")
+
+
+def _mail_from(env: Mapping[str, str]) -> str:
+    value = env.get("POSTBOX_MAIL_FROM") or "postbox@localhost"
+    # It goes into the From header and the SMTP envelope: refuse, never clean, line breaks.
+    if any(ch in value for ch in "\r\n\0") or "@" not in value or len(value) > 254:
+        raise ConfigError("POSTBOX_MAIL_FROM must be one e-mail address (optionally with a name)")
     return value
 
 
@@ -90,4 +118,14 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         session_absolute_s=_int(env, "POSTBOX_SESSION_ABSOLUTE", 3600),
         login_max_failures=_int(env, "POSTBOX_LOGIN_MAX_FAILURES", 5) or 1,
         public_url=env.get("POSTBOX_PUBLIC_URL") or "http://127.0.0.1:8000",
+        mail_from=_mail_from(env),
+        smtp_timeout_s=_int(env, "POSTBOX_SMTP_TIMEOUT", 30) or 1,
+        notice_show_address=_bool(env, "POSTBOX_NOTICE_SHOW_ADDRESS"),
+        outbox_max_attempts=_int(env, "POSTBOX_OUTBOX_MAX_ATTEMPTS", 15) or 1,
+        outbox_lease_s=_int(env, "POSTBOX_OUTBOX_LEASE", 300) or 1,
+        outbox_backoff_base_s=_int(env, "POSTBOX_OUTBOX_BACKOFF_BASE", 30),
+        outbox_backoff_cap_s=_int(env, "POSTBOX_OUTBOX_BACKOFF_CAP", 6 * 3600),
+        webhook_timeout_s=_int(env, "POSTBOX_WEBHOOK_TIMEOUT", 10) or 1,
+        webhook_disable_after_s=_int(env, "POSTBOX_WEBHOOK_DISABLE_AFTER", 5 * 86400),
+        webhook_allow_private=_bool(env, "POSTBOX_WEBHOOK_ALLOW_PRIVATE"),
     )

@@ -19,7 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from crypto.envelope import DocumentAddress, seal_document
-from postbox import evidence, validation
+from postbox import evidence, followups, validation, webhooks
 from postbox.bootstrap import Postbox
 from postbox.cases import holds_delivery
 from postbox.errors import (
@@ -200,12 +200,15 @@ def deliver(
             if held:
                 evidence.record(s, pb.keys, "held", subject_ref, consigned,
                                 details={"case": case})
+                webhooks.emit_document_event(s, "held", org_id, recipient_id, document_id,
+                                             consigned, case=case)
             else:
                 evidence.record(s, pb.keys, "consigned", subject_ref, consigned)
                 s.add(Outbox(id=new_id(), kind="notice", created_at=consigned,
                              run_after=consigned,
                              payload=json.dumps({"recipient_id": recipient_id,
                                                  "document_id": document_id})))
+                followups.consigned(s, doc, consigned)
             s.execute(delete(PendingBlob).where(PendingBlob.blob_key == blob_key))
             uow.commit()
             return _receipt(doc, replayed=False)

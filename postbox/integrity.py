@@ -47,7 +47,8 @@ def check_storage(pb: Postbox, sample: int | None = None, orphans: bool = True,
     with pb.uow() as uow:
         s = uow.session
         query = select(Document.id, Document.blob_key, Document.ciphertext_size,
-                       Document.ciphertext_sha256).where(Document.status != "purged")
+                       Document.ciphertext_sha256).where(
+            Document.status.not_in(("purged", "cancelled")))  # their blobs are gone on purpose
         if sample is not None:
             total = s.scalar(select(func.count()).select_from(query.subquery())) or 0
             chosen = (rng or random.SystemRandom()).sample(range(total), min(sample, total))

@@ -19,7 +19,8 @@ from postbox.keyring import KeyRing
 from postbox.models import Recipient, RecipientLink, WrappedKey, new_id
 from postbox.orgs import find_org
 
-REACHABILITY = ("active", "invited", "unknown")
+# "bouncing": linked, but notice e-mails to the address were refused (SMTP 5xx).
+REACHABILITY = ("active", "invited", "bouncing", "unknown")
 
 
 @dataclass(frozen=True)
@@ -98,7 +99,8 @@ def find_linked(session: Session, org_id: str, external_id: str) -> Recipient:
 
 
 def reachability(pb: Postbox, org_ref: str, external_id: str) -> str:
-    """``active``, ``invited`` (no activation yet) or ``unknown``, as this organisation sees it."""
+    """``active``, ``invited`` (no activation yet), ``bouncing`` (notice e-mails refused) or
+    ``unknown``, as this organisation sees it."""
     return reachability_many(pb, org_ref, [external_id])[external_id]
 
 
@@ -107,8 +109,8 @@ def reachability_many(pb: Postbox, org_ref: str, external_ids: list[str]) -> dic
     with pb.uow() as uow:
         org = find_org(uow.session, org_ref)
         rows = uow.session.execute(
-            select(RecipientLink.external_id, Recipient.state)
+            select(RecipientLink.external_id, Recipient.state, Recipient.email_bouncing)
             .join(Recipient, Recipient.id == RecipientLink.recipient_id)
             .where(RecipientLink.org_id == org.id, RecipientLink.external_id.in_(wanted)))
-        found = {ext: state for ext, state in rows}
+        found = {ext: "bouncing" if bouncing else state for ext, state, bouncing in rows}
     return {ext: found.get(ext, "unknown") for ext in external_ids}

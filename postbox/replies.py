@@ -18,7 +18,7 @@ from sqlalchemy import delete, select
 
 from crypto.envelope import DocumentAddress, open_document, seal_document
 from crypto.keys import BoxKeyPair
-from postbox import evidence, validation
+from postbox import evidence, validation, webhooks
 from postbox.auth import Vault
 from postbox.bootstrap import Postbox
 from postbox.cases import put_on_hold
@@ -157,6 +157,8 @@ def reply(pb: Postbox, vault: Vault, document_id: str, text: str,
                         evidence.Subject(org_id, vault.recipient_id, document_id,
                                          sealed.ciphertext_sha256),
                         now, auth=vault.auth, details={"reply": reply_id, "kind": kind})
+        webhooks.emit_document_event(s, "replied", org_id, vault.recipient_id, document_id,
+                                     now, reply_id=reply_id, kind=kind)
         on_hold = put_on_hold(s, case_id, now) if case_id else False
         s.execute(delete(PendingBlob).where(PendingBlob.blob_key == blob_key))
         uow.commit()

@@ -26,7 +26,7 @@ from postbox.instance import (
     _read_hex_key, retired_master_key_files, write_secret_file,
 )
 from postbox.keyring import fingerprint
-from postbox.models import Recipient, StaffUser, WrappedKey
+from postbox.models import Recipient, StaffUser, WebhookEndpoint, WrappedKey
 
 # (model, column, purpose) of every value sealed under the master key.
 SEALED_FIELDS = [
@@ -34,6 +34,7 @@ SEALED_FIELDS = [
     (Recipient, "totp_pending_sealed", "totp"),
     (Recipient, "anti_phishing_sealed", "phrase"),
     (StaffUser, "totp_secret_sealed", "staff-totp"),
+    (WebhookEndpoint, "secret_sealed", "webhook-secret"),
 ]
 BATCH = 500
 

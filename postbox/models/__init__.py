@@ -6,6 +6,14 @@ the migrated schema identical.
 from postbox.models.base import Base, UTCDateTime, new_id, utcnow
 from postbox.models.documents import Case, Document, PendingBlob
 from postbox.models.evidence import Evidence, SigningKey
+from postbox.models.notices import (
+    NOTICE_ITEM_STATES,
+    NOTICE_REASONS,
+    NoticeItem,
+    NoticeState,
+    ReminderPolicy,
+    WebhookEndpoint,
+)
 from postbox.models.organisations import ROLES, ApiToken, Organisation, StaffUser
 from postbox.models.outbox import OUTBOX_STATUSES, Outbox
 from postbox.models.replies import REPLY_KINDS, Reply
@@ -21,6 +29,8 @@ from postbox.models.recipients import (
 
 __all__ = [
     "KEY_PURPOSES",
+    "NOTICE_ITEM_STATES",
+    "NOTICE_REASONS",
     "OUTBOX_STATUSES",
     "RECIPIENT_STATES",
     "REPLY_KINDS",
@@ -31,16 +41,20 @@ __all__ = [
     "Document",
     "Evidence",
     "LoginThrottle",
+    "NoticeItem",
+    "NoticeState",
     "Organisation",
     "Outbox",
     "PendingBlob",
     "Recipient",
     "RecipientLink",
+    "ReminderPolicy",
     "Reply",
     "SigningKey",
     "StaffUser",
     "UTCDateTime",
     "VaultSession",
+    "WebhookEndpoint",
     "WrappedKey",
     "new_id",
     "utcnow",
