@@ -74,6 +74,9 @@ def create_app(pb: Postbox | None = None, test_config: dict[str, Any] | None = N
     # with ``security.csrf.exempt(api)`` and give it blueprint-level error handlers for
     # problem+json (they take precedence over the HTML pages of web/errors.py).
     ratelimits.init_app(app)
+    from web.api_webhooks import register_webhooks_api
+
+    register_webhooks_api(app, pb)
 
     if pb.settings.public_url.startswith("http://"):
         log.warning(

@@ -1,6 +1,9 @@
-"""``postbox serve``: the web app on werkzeug's threaded server (gunicorn comes later).
+"""``postbox serve``: the web app on werkzeug's threaded server.
 
-Good for the embedded default and for tests; one process, one thread per request.
+Good for the embedded default and for tests; one process, one thread per request. On SQLite
+the background worker (notices, reminders, webhooks, checkpoints) runs as a thread in this
+process; on PostgreSQL it runs as separate `postbox worker` processes. At scale, run
+gunicorn with ``web:create_app()`` instead (docker-compose.yml).
 """
 from __future__ import annotations
 
@@ -10,6 +13,8 @@ from typing import TextIO
 from werkzeug.serving import BaseWSGIServer, make_server
 
 from postbox.bootstrap import Postbox
+from postbox.db import is_postgres
+from postbox.worker import start_worker_thread
 from web import create_app
 
 
@@ -29,6 +34,9 @@ def serve(pb: Postbox, host: str = "127.0.0.1", port: int = 8000,
     if pb.settings.public_url.startswith("http://"):
         print("Serving over plain http: fine on this machine only. Put TLS in front and set "
               "POSTBOX_PUBLIC_URL=https://... before others connect.", file=out)
+    worker = None if is_postgres(pb.engine) else start_worker_thread(pb)
+    if worker is None:
+        print("PostgreSQL: run `postbox worker` processes for notices and webhooks.", file=out)
     print(url, file=out, flush=True)
     try:
         server.serve_forever()
@@ -36,3 +44,5 @@ def serve(pb: Postbox, host: str = "127.0.0.1", port: int = 8000,
         pass
     finally:
         server.server_close()
+        if worker is not None:
+            worker.stop()
