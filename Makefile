@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PIP := $(BIN)/python -m pip --disable-pip-version-check -q
 
-.PHONY: install system-deps js-deps run test lint bench clean
+.PHONY: install system-deps js-deps run test lint bench reliability clean
 
 $(STAMP): setup.cfg pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -41,6 +41,10 @@ lint: install
 
 test: install system-deps js-deps lint
 	$(BIN)/python -m pytest
+
+# The fault and hostile-input suites at full strength (make test runs them in a fast mode).
+reliability: install system-deps
+	POSTBOX_RELIABILITY=full $(BIN)/python -m pytest tests/reliability tests/security
 
 bench: install
 	$(BIN)/python bench/crypto.py

@@ -28,7 +28,7 @@ from crypto.totp import match_step
 from postbox import lockout
 from postbox.activation import check_new_pin
 from postbox.bootstrap import Postbox
-from postbox.errors import AccountLocked, AuthenticationFailed, SessionExpired
+from postbox.errors import AccountLocked, AuthenticationFailed, DatabaseProblem, SessionExpired
 from postbox.models import LoginThrottle, Recipient, RecipientLink, VaultSession, WrappedKey, new_id
 
 log = logging.getLogger("postbox.auth")
@@ -196,12 +196,16 @@ def unlock(pb: Postbox, token: str) -> Vault:
                                        recipient_id=row.recipient_id, key_version=key_version)
         except OpenError:
             raise SessionExpired() from None
-        if now - row.last_seen_at >= LAST_SEEN_GRANULARITY:  # spare a write per request
-            row.last_seen_at = now
         auth = {"methods": row.auth_methods.split("+"), "totp_step": row.totp_step,
                 "session": row.id[:16]}
-        uow.commit()
-        return Vault(row.recipient_id, keys, row.id, key_version, auth)
+        vault = Vault(row.recipient_id, keys, row.id, key_version, auth)
+        if now - row.last_seen_at >= LAST_SEEN_GRANULARITY:  # spare a write per request
+            row.last_seen_at = now
+            try:
+                uow.commit()
+            except DatabaseProblem:  # a full disk must not lock readers out; retry next time
+                log.warning("could not refresh a session's idle timer: database unavailable")
+        return vault
 
 
 def logout(pb: Postbox, token: str) -> None:

@@ -15,7 +15,12 @@ from postbox.clock import Clock, SystemClock
 from postbox.config import Settings
 from postbox.db import make_engine, make_session_factory
 from postbox.errors import ConfigError
-from postbox.instance import load_evidence_key, load_master_key, load_retired_master_keys
+from postbox.instance import (
+    evidence_key_file,
+    load_evidence_key,
+    load_master_key,
+    load_retired_master_keys,
+)
 from postbox.keyring import KeyRing
 from postbox.uow import UnitOfWork
 from storage.base import BlobStore
@@ -57,11 +62,15 @@ def build(
             raise ConfigError(f"POSTBOX_STORAGE_URL: {exc}") from None
         if hasattr(store, "root"):
             Path(store.root).mkdir(parents=True, exist_ok=True)
+    evidence_key = load_evidence_key(settings)
+    if evidence_key is None:  # fail at start-up, not at the first delivery
+        raise ConfigError(f"the evidence signing key {evidence_key_file(settings)} is missing; "
+                          "run `postbox init`")
     keys = KeyRing(
         master_key=load_master_key(settings),
         argon2=settings.argon2,
         max_concurrency=settings.argon2_max_concurrency,
-        evidence_key=load_evidence_key(settings),
+        evidence_key=evidence_key,
         retired=load_retired_master_keys(settings),
     )
     return Postbox(

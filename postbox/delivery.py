@@ -23,7 +23,7 @@ from postbox import evidence, followups, validation, webhooks
 from postbox.bootstrap import Postbox
 from postbox.cases import holds_delivery
 from postbox.errors import (
-    Conflict, DocumentTooLarge, InvalidInput, StorageProblem, UnsupportedDocumentType,
+    Conflict, DocumentTooLarge, InvalidInput, UnsupportedDocumentType, storage_problem,
 )
 from postbox.models import Case, Document, Outbox, PendingBlob, new_id
 from postbox.orgs import find_org
@@ -170,10 +170,12 @@ def deliver(
     try:
         pb.store.put(blob_key, sealer)  # type: ignore[arg-type]
     except StorageError as exc:
-        _forget_intent(pb, blob_key)
-        raise StorageProblem(f"the document store is unavailable: {exc}") from None
+        # The store may have kept the object although the call failed (a lost reply): try to
+        # delete it; if that fails too, the intent row stays and the reaper finishes the job.
+        _discard_blob(pb, blob_key)
+        raise storage_problem(exc) from exc
     except BaseException:
-        _forget_intent(pb, blob_key)
+        _discard_blob(pb, blob_key)
         raise
     sealed = sealer.result()
     request_hash = (_request_hash(external_id, subject, filename, case, automated, due_date,

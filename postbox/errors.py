@@ -83,6 +83,48 @@ class SessionExpired(AuthenticationFailed):
 
 
 class StorageProblem(PostboxError):
-    """The blob store failed; retrying later may help."""
+    """The blob store failed. ``retryable`` says whether trying again later may help."""
 
     kind = "storage-unavailable"
+    retryable = True
+
+
+class StorageFullProblem(StorageProblem):
+    """The blob store has no space left (HTTP 507)."""
+
+    kind = "storage-full"
+    retryable = False
+
+
+class StorageMisconfigured(StorageProblem):
+    """The blob store refused our credentials or request: an operator must fix the setup."""
+
+    kind = "storage-misconfigured"
+    retryable = False
+
+
+class DatabaseProblem(PostboxError):
+    """The metadata database is unreachable or failed; nothing was changed."""
+
+    kind = "database-unavailable"
+    retryable = True
+
+
+class DatabaseFull(DatabaseProblem):
+    """The database has no space left; nothing was changed (HTTP 507)."""
+
+    kind = "database-full"
+    retryable = False
+
+
+def storage_problem(exc: Exception) -> StorageProblem:
+    """The domain error for a storage failure, keeping what kind of failure it was."""
+    from storage.errors import StorageAuthError, StorageFull
+
+    if isinstance(exc, StorageFull):
+        return StorageFullProblem("the document store has no space left")
+    if isinstance(exc, StorageAuthError):
+        return StorageMisconfigured("the document store refused the service's credentials")
+    problem = StorageProblem(f"the document store is unavailable: {exc}")
+    problem.retryable = bool(getattr(exc, "retryable", True))
+    return problem

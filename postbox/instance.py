@@ -62,8 +62,8 @@ def _read_hex_key(path: Path, what: str) -> bytes:
         raw = path.read_text().strip()
     except FileNotFoundError:
         raise ConfigError(f"{what} file {path} is missing; run `postbox init`") from None
-    except PermissionError:
-        raise ConfigError(f"{what} file {path} is not readable") from None
+    except OSError as exc:  # not readable, a directory, an I/O error...
+        raise ConfigError(f"{what} file {path} cannot be read ({exc.strerror or exc})") from None
     try:
         key = bytes.fromhex(raw)
     except ValueError:

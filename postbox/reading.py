@@ -6,9 +6,11 @@ short (client gone, tampered blob) records nothing.
 """
 from __future__ import annotations
 
+import io
+import logging
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Iterator, Literal
+from typing import BinaryIO, Iterator, Literal
 
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
@@ -18,10 +20,11 @@ from crypto.errors import OpenError
 from postbox import evidence, followups
 from postbox.auth import Vault
 from postbox.bootstrap import Postbox
-from postbox.errors import InvalidInput, NotFound, PostboxError, StorageProblem
+from postbox.errors import DatabaseProblem, InvalidInput, NotFound, PostboxError, storage_problem
 from postbox.models import Case, Document, Organisation, Reply
 from storage.errors import StorageError
 
+log = logging.getLogger("postbox.reading")
 Folder = Literal["inbox", "archive", "deleted"]
 RESTORE_DAYS = 30
 VISIBLE = ("consigned", "notified", "retrieved")
@@ -177,14 +180,18 @@ def open_message(pb: Postbox, vault: Vault, document_id: str) -> OpenedDocument:
         msg = _message(vault, doc, org)
         address, blob_key = _address(doc), doc.blob_key
     try:
-        blob = pb.store.open(blob_key)
+        blob = _Watched(pb.store.open(blob_key))
     except StorageError as exc:
-        raise StorageProblem(f"the document store is unavailable: {exc}") from None
+        raise storage_problem(exc) from exc
 
     def stream() -> Iterator[bytes]:
         try:
-            yield from open_document(blob, address, vault.keys.x25519)
+            yield from open_document(blob, address, vault.keys.x25519)  # type: ignore[arg-type]
         except OpenError:
+            if blob.failure is not None:  # the store failed mid-read: an outage, not tampering
+                raise storage_problem(blob.failure) from blob.failure
+            log.error("document %s failed its integrity check; nothing was handed over",
+                      document_id)
             raise DocumentUnreadable("this document failed its integrity check") from None
         finally:
             blob.close()
@@ -193,7 +200,45 @@ def open_message(pb: Postbox, vault: Vault, document_id: str) -> OpenedDocument:
     return OpenedDocument(msg, stream())
 
 
+class _Watched(io.RawIOBase):
+    """A blob reader that remembers a storage failure, which the opener reports as opaque."""
+
+    def __init__(self, inner: BinaryIO) -> None:
+        super().__init__()
+        self._inner = inner
+        self.failure: StorageError | None = None
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        try:
+            return self._inner.read(size)
+        except StorageError as exc:
+            self.failure = exc
+            raise
+
+    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
+        data = self.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        self._inner.close()
+        super().close()
+
+
 def _record_retrieval(pb: Postbox, vault: Vault, document_id: str) -> None:
+    try:
+        _write_retrieval(pb, vault, document_id)
+    except DatabaseProblem:
+        # The recipient has the document; a full or failing database must not take it back.
+        # The missing evidence is logged loudly for the operator (and reminders go on).
+        log.error("retrieval of document %s could not be recorded: the database is "
+                  "unavailable or full", document_id)
+
+
+def _write_retrieval(pb: Postbox, vault: Vault, document_id: str) -> None:
     now = pb.clock.now()
     with pb.uow() as uow:
         s = uow.session

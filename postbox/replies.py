@@ -23,7 +23,7 @@ from postbox.auth import Vault
 from postbox.bootstrap import Postbox
 from postbox.cases import put_on_hold
 from postbox.delivery import sniff
-from postbox.errors import Conflict, InvalidInput, NotFound, StorageProblem
+from postbox.errors import Conflict, InvalidInput, NotFound, storage_problem
 from postbox.models import Case, Document, Organisation, PendingBlob, Reply, new_id
 from postbox.orgs import find_org
 from storage.errors import StorageError
@@ -145,7 +145,7 @@ def reply(pb: Postbox, vault: Vault, document_id: str, text: str,
     try:
         pb.store.put(blob_key, sealer)  # type: ignore[arg-type]
     except StorageError as exc:
-        raise StorageProblem(f"the document store is unavailable: {exc}") from None
+        raise storage_problem(exc) from exc
     sealed = sealer.result()
     with pb.uow() as uow:
         s = uow.session
@@ -191,7 +191,7 @@ def reply_blob(pb: Postbox, org_ref: str, reply_id: str) -> BinaryIO:
     try:
         return pb.store.open(key)
     except StorageError as exc:
-        raise StorageProblem(f"the document store is unavailable: {exc}") from None
+        raise storage_problem(exc) from exc
 
 
 def acknowledge(pb: Postbox, org_ref: str, reply_ids: list[str]) -> int:

@@ -15,7 +15,26 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Protocol, Self
 
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session
+
+from postbox.errors import DatabaseFull, DatabaseProblem
+
+SQLITE_FULL = 13
+PG_DISK_FULL = "53100"
+
+
+def _is_full(exc: DBAPIError) -> bool:
+    orig = exc.orig
+    return (getattr(orig, "sqlite_errorcode", None) == SQLITE_FULL
+            or getattr(orig, "sqlstate", None) == PG_DISK_FULL)
+
+
+def database_problem(exc: DBAPIError) -> DatabaseProblem:
+    """A disk-full or unreachable database as a domain error; other errors stay as they are."""
+    if _is_full(exc):
+        return DatabaseFull("the database is full; nothing was changed")
+    return DatabaseProblem("the database is unavailable; nothing was changed")
 
 
 class AbstractUnitOfWork(Protocol):
@@ -69,9 +88,16 @@ class UnitOfWork:
             session.rollback()
         finally:
             session.close()
+        if isinstance(exc, DBAPIError) and (isinstance(exc, OperationalError) or _is_full(exc)):
+            raise database_problem(exc) from exc
 
     def commit(self) -> None:
-        self.session.commit()
+        try:
+            self.session.commit()
+        except DBAPIError as exc:
+            if isinstance(exc, OperationalError) or _is_full(exc):
+                raise database_problem(exc) from exc
+            raise
 
     def rollback(self) -> None:
         self.session.rollback()
