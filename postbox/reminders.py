@@ -65,12 +65,12 @@ def set_policy(pb: Postbox, org_ref: str, after_days: list[int],
 
 
 def get_policy(pb: Postbox, org_ref: str) -> Policy:
-    with pb.uow() as uow:
+    with pb.uow() as uow:  # build the answer inside: the row expires when the session ends
         org = find_org(uow.session, org_ref)
         row = uow.session.get(ReminderPolicy, org.id)
-    if row is None:
-        return Policy((), ())
-    return Policy(_parse(row.after_days), _parse(row.before_due_days))
+        if row is None:
+            return Policy((), ())
+        return Policy(_parse(row.after_days), _parse(row.before_due_days))
 
 
 def plan(doc: Document, policy: Policy) -> list[tuple[str, datetime]]:

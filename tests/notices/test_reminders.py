@@ -145,3 +145,8 @@ def test_policy_values_are_checked(pb, org) -> None:
         with pytest.raises(InvalidInput):
             reminders.set_policy(pb, org, bad, [])
     assert reminders.get_policy(pb, org) == reminders.Policy((), ())
+
+
+def test_a_stored_policy_reads_back(pb, org) -> None:
+    reminders.set_policy(pb, org, [7, 3], [2])
+    assert reminders.get_policy(pb, org) == reminders.Policy((3, 7), (2,))
