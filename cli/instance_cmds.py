@@ -23,6 +23,8 @@ def init() -> None:
         click.echo("created the master key (keep a backup: without it no PIN works)")
     if report.created_evidence_key:
         click.echo("created the evidence signing key")
+    if report.created_log_key:
+        click.echo("created the evidence log's checkpoint key")
     click.echo(f"database migrated: {s.database_url.split('@')[-1]}")
     click.echo(str(report.home))
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 
 from cli.context import service
-from postbox import outbox, reminders
+from postbox import checkpoints, outbox, reminders
 from postbox.db import is_postgres
 from postbox.worker import Worker
 
@@ -96,6 +96,7 @@ def _run(runner: Worker, home: Path, idle: float) -> None:
 
     def tick() -> None:
         nonlocal last
+        checkpoints.log_tick(runner.pb)  # sequence evidence; sign a checkpoint when due
         if time.monotonic() - last >= BEAT_EVERY_S:
             beat.touch()
             last = time.monotonic()

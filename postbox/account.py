@@ -21,7 +21,7 @@ from crypto.envelope import DocumentAddress, open_metadata
 from crypto.errors import OpenError
 from crypto.keys import unwrap_private_keys
 from crypto.totp import match_step, new_totp_secret, provisioning_uri
-from postbox import lockout, reading, validation
+from postbox import lockout, notices, reading, validation
 from postbox.auth import Vault
 from postbox.bootstrap import Postbox
 from postbox.errors import (
@@ -58,6 +58,7 @@ class Mailbox:
 
     listing: reading.InboxPage
     phrase: str | None
+    notice_code: str  # also printed in every notice e-mail, so a notice can be checked
 
 
 @dataclass(frozen=True, repr=False)
@@ -136,7 +137,7 @@ def mailbox(pb: Postbox, vault: Vault, folder: reading.Folder = "inbox",
             query: str | None = None, page: int = 1, per_page: int = 25) -> Mailbox:
     """What the inbox page shows: one page of a folder, and the anti-phishing phrase."""
     listing = reading.inbox(pb, vault, folder, query, page, per_page)
-    return Mailbox(listing, phrase(pb, vault))
+    return Mailbox(listing, phrase(pb, vault), notices.notice_code(pb, vault.recipient_id))
 
 
 def set_phrase(pb: Postbox, vault: Vault, text: str) -> str | None:

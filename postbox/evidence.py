@@ -18,7 +18,7 @@ from crypto.keys import RecipientKeyPair
 from crypto.signing import countersign_retrieval, sign_evidence
 from postbox.errors import ConfigError
 from postbox.keyring import KeyRing
-from postbox.models import Document, Evidence, new_id
+from postbox.models import Document, Evidence, SigningKey, new_id
 
 FORMAT = "postbox-evidence/1"
 ETSI_NAMES = {
@@ -90,6 +90,11 @@ def record(
     signer = keys.evidence_key
     if signer is None:
         raise ConfigError("the evidence signing key is missing; run `postbox init`")
+    registered = session.get(SigningKey, signer.key_id)
+    if registered is not None and registered.valid_until is not None \
+            and at >= registered.valid_until:  # rotated (postbox/trust.py): never sign past it
+        raise ConfigError(f"the evidence key {signer.key_id} was retired; restart this "
+                          "process to load the new key")
     session.flush()  # earlier records of this transaction must be visible to the chain query
     prev, doc = _chain_head(session, subject.document_id)
     body_obj: dict[str, Any] = {

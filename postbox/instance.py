@@ -6,9 +6,11 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from sqlalchemy.orm import Session
 
+from crypto.note import generate_signer
 from crypto.signing import generate_signing_seed
 from postbox.config import Settings
 from postbox.db import make_engine, migrate
@@ -24,6 +26,7 @@ class InitReport:
     home: Path
     created_master_key: bool
     created_evidence_key: bool
+    created_log_key: bool = False
 
 
 def write_secret_file(path: Path, data: bytes) -> bool:
@@ -44,8 +47,20 @@ def evidence_key_file(settings: Settings) -> Path:
     return settings.key_dir / "evidence.key"
 
 
+def log_key_file(settings: Settings) -> Path:
+    return settings.key_dir / "log.key"
+
+
+def log_origin(settings: Settings) -> str:
+    """The evidence log's name (C2SP origin): this service's host, port and a fixed path."""
+    url = urlsplit(settings.public_url)
+    host = (url.hostname or "localhost") + (f":{url.port}" if url.port else "")
+    return f"{host}/postbox-evidence"
+
+
 def create_key_files(settings: Settings) -> InitReport:
-    """Create the instance folder, the master key (PIN pepper) and the evidence signing key."""
+    """Create the instance folder, the master key (PIN pepper), the evidence signing key and
+    the log's checkpoint key (a C2SP note signer named by the log's origin)."""
     settings.home.mkdir(parents=True, exist_ok=True, mode=0o700)
     created_master = False
     if settings.master_key_hex is None:
@@ -54,7 +69,9 @@ def create_key_files(settings: Settings) -> InitReport:
     created_evidence = write_secret_file(
         evidence_key_file(settings), generate_signing_seed().hex().encode() + b"\n"
     )
-    return InitReport(settings.home, created_master, created_evidence)
+    created_log = write_secret_file(
+        log_key_file(settings), generate_signer(log_origin(settings))[0].encode() + b"\n")
+    return InitReport(settings.home, created_master, created_evidence, created_log)
 
 
 def _read_hex_key(path: Path, what: str) -> bytes:

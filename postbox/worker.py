@@ -22,7 +22,7 @@ from datetime import timedelta
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from postbox import notices, outbox, reminders, webhook_delivery
+from postbox import checkpoints, notices, outbox, reminders, webhook_delivery
 from postbox.bootstrap import Postbox
 from postbox.mail import Mailer, open_mailer
 from postbox.models import new_id
@@ -154,7 +154,9 @@ def start_worker_thread(pb: Postbox, *, idle_s: float = 1.0, **worker_kw: object
     """The embedded default: one worker thread inside ``postbox serve`` (SQLite)."""
     worker = Worker(pb, **worker_kw)  # type: ignore[arg-type]
     event = threading.Event()
-    thread = threading.Thread(target=worker.run_forever, args=(event, idle_s),
+    # Each poll also sequences new evidence into the log and signs a checkpoint when due.
+    thread = threading.Thread(target=worker.run_forever,
+                              args=(event, idle_s, lambda: checkpoints.log_tick(pb)),
                               name="postbox-worker", daemon=True)
     thread.start()
     return WorkerHandle(thread, event, worker)

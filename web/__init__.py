@@ -69,14 +69,17 @@ def create_app(pb: Postbox | None = None, test_config: dict[str, Any] | None = N
     from web.portal import bp as portal
 
     app.register_blueprint(portal)
-    # The sender API (/api/v1) and the organisation console (/org) register here as their own
-    # blueprints. The API authenticates with bearer tokens, not cookies: exempt it from CSRF
-    # with ``security.csrf.exempt(api)`` and give it blueprint-level error handlers for
-    # problem+json (they take precedence over the HTML pages of web/errors.py).
+    from web.org import bp as org_bp; app.register_blueprint(org_bp)  # noqa: E702
+    # The APIs under /api/v1 authenticate with bearer tokens, not cookies: they exempt
+    # themselves from CSRF and answer errors as problem+json (web/api/problems.py).
     ratelimits.init_app(app)
+    from web.api import register_api
+    from web.api_log import register_log_api
     from web.api_webhooks import register_webhooks_api
 
+    register_api(app, pb)  # first: the webhooks API shares its per-token rate limit
     register_webhooks_api(app, pb)
+    register_log_api(app, pb)
 
     if pb.settings.public_url.startswith("http://"):
         log.warning(

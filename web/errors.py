@@ -47,6 +47,14 @@ BY_KIND: dict[str, Outcome] = {
     "unsupported-type": Outcome(415, _l("That kind of file is not accepted.")),
     "storage-unavailable": Outcome(503, _l(
         "Your documents are temporarily unavailable. Please try again in a few minutes.")),
+    "storage-full": Outcome(507, _l(
+        "We cannot take new documents right now. Please try again later.")),
+    "storage-misconfigured": Outcome(503, _l(
+        "Your documents are temporarily unavailable. Please try again in a few minutes.")),
+    "database-unavailable": Outcome(503, _l(
+        "The service is temporarily unavailable. Please try again in a few minutes.")),
+    "database-full": Outcome(507, _l(
+        "We cannot save changes right now. Please try again later.")),
     "document-unreadable": Outcome(502, _l(
         "This document failed its integrity check and was not shown. Please contact the "
         "sender.")),

@@ -4,8 +4,10 @@ Tables are created only by migrations (postbox/migrations); a test keeps these m
 the migrated schema identical.
 """
 from postbox.models.base import Base, UTCDateTime, new_id, utcnow
+from postbox.models.batches import BATCH_STATES, ITEM_STATES, Batch, BatchItem
 from postbox.models.documents import Case, Document, PendingBlob
 from postbox.models.evidence import Evidence, SigningKey
+from postbox.models.log import LogCheckpoint, LogCosignature, LogState, LogTile, LogWitness
 from postbox.models.notices import (
     NOTICE_ITEM_STATES,
     NOTICE_REASONS,
@@ -26,8 +28,11 @@ from postbox.models.recipients import (
     VaultSession,
     WrappedKey,
 )
+from postbox.models.staff import StaffInvite, StaffSession
 
 __all__ = [
+    "BATCH_STATES",
+    "ITEM_STATES",
     "KEY_PURPOSES",
     "NOTICE_ITEM_STATES",
     "NOTICE_REASONS",
@@ -37,9 +42,16 @@ __all__ = [
     "ROLES",
     "ApiToken",
     "Base",
+    "Batch",
+    "BatchItem",
     "Case",
     "Document",
     "Evidence",
+    "LogCheckpoint",
+    "LogCosignature",
+    "LogState",
+    "LogTile",
+    "LogWitness",
     "LoginThrottle",
     "NoticeItem",
     "NoticeState",
@@ -51,6 +63,8 @@ __all__ = [
     "ReminderPolicy",
     "Reply",
     "SigningKey",
+    "StaffInvite",
+    "StaffSession",
     "StaffUser",
     "UTCDateTime",
     "VaultSession",

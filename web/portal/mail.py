@@ -41,7 +41,7 @@ def _folder(folder: reading.Folder) -> str:
     box = account.mailbox(postbox(), vault(), folder, query or None, page,
                           current_app.config["PORTAL_PER_PAGE"])
     return render_template("portal/folder.html", folder=folder, query=query,
-                           listing=box.listing, phrase=box.phrase,
+                           listing=box.listing, phrase=box.phrase, notice_code=box.notice_code,
                            restore_days=reading.RESTORE_DAYS)
 
 
