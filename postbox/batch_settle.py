@@ -16,11 +16,13 @@ from __future__ import annotations
 
 import json
 import logging
+from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, insert, select, update
+from sqlalchemy.orm import Session
 
-from postbox import evidence, outbox
+from postbox import evidence, followups, outbox, webhooks
 from postbox.bootstrap import Postbox
 from postbox.cases import holds_delivery
 from postbox.models import Batch, BatchItem, Document, Outbox, new_id
@@ -105,6 +107,8 @@ def _step(pb: Postbox, batch_id: str, limit: int) -> tuple[int, bool]:
                                        updated_at=bindparam("updated_at")), items)
         if jobs:
             s.execute(_INSERT_JOB, jobs)
+        _follow_up(s, [d["b_id"] for d in docs if d["status"] in ("consigned", "held")],
+                   batch.id, now)
         finished = len(rows) < limit or s.scalar(
             select(BatchItem.id).where(BatchItem.batch_id == batch_id,
                                        BatchItem.status == "accepted").limit(1)) is None
@@ -117,6 +121,18 @@ def _step(pb: Postbox, batch_id: str, limit: int) -> tuple[int, bool]:
         except StorageError as exc:  # e.g. under Object Lock: it stays, sealed and keyless
             log.info("kept the blob of a cancelled batch item: %s", exc)
     return len(rows), finished
+
+
+def _follow_up(session: Session, document_ids: list[str], batch_id: str, now: datetime) -> None:
+    """Reminders and webhooks, as for single deliveries (one query per chunk)."""
+    if not document_ids:
+        return
+    for doc in session.scalars(select(Document).where(Document.id.in_(document_ids))):
+        if doc.status == "consigned":
+            followups.consigned(session, doc, now)
+        else:
+            webhooks.emit_document_event(session, "held", doc.org_id, doc.recipient_id, doc.id,
+                                         now, batch=batch_id)
 
 
 def run_job(pb: Postbox, payload: dict[str, Any]) -> None:

@@ -36,7 +36,7 @@ from postbox import outbox
 from postbox.bootstrap import Postbox
 from postbox.errors import InvalidInput, NotFound, PostboxError
 from postbox.evidence import utc_stamp
-from postbox.models import RecipientLink, WebhookEndpoint, new_id
+from postbox.models import Outbox, RecipientLink, WebhookEndpoint, new_id
 from postbox.orgs import find_org
 
 EVENT_TYPES = ("consigned", "notified", "notice_failed", "retrieved", "held", "replied")
@@ -203,6 +203,39 @@ def list_endpoints(pb: Postbox, org_ref: str) -> list[EndpointView]:
         return [_view(r) for r in uow.session.scalars(
             select(WebhookEndpoint).where(WebhookEndpoint.org_id == org.id)
             .order_by(WebhookEndpoint.created_at, WebhookEndpoint.id))]
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One webhook message to one endpoint, as the outbox knows it."""
+
+    event: str
+    created_at: datetime
+    attempts: int
+    status: str  # pending, done or dead
+    last_error: str | None
+
+
+def recent_deliveries(pb: Postbox, org_ref: str, endpoint_id: str,
+                      limit: int = 20) -> list[Attempt]:
+    """The endpoint's latest messages, newest first, while the outbox still keeps them.
+
+    Matches the endpoint id inside the job payload: fine while done jobs are pruned (a
+    dedicated column and index would be needed for long histories)."""
+    with pb.uow() as uow:
+        s = uow.session
+        _own(s, find_org(s, org_ref).id, endpoint_id)  # another org's endpoint: not found
+        rows = s.scalars(select(Outbox).where(Outbox.kind == "webhook",
+                                              Outbox.payload.contains(endpoint_id))
+                         .order_by(Outbox.created_at.desc(), Outbox.id)
+                         .limit(min(max(limit, 1), 100)))
+        found = []
+        for row in rows:
+            payload = json.loads(row.payload)
+            if payload.get("endpoint_id") == endpoint_id:
+                found.append(Attempt(str(payload.get("type", "?")), row.created_at,
+                                     row.attempts, row.status, row.last_error))
+        return found
 
 
 def get_endpoint(pb: Postbox, org_ref: str, endpoint_id: str) -> EndpointView:

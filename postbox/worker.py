@@ -22,7 +22,9 @@ from datetime import timedelta
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from postbox import checkpoints, notices, outbox, reminders, webhook_delivery
+from postbox import (
+    batch_settle, batches, checkpoints, notices, outbox, reminders, webhook_delivery,
+)
 from postbox.bootstrap import Postbox
 from postbox.mail import Mailer, open_mailer
 from postbox.models import new_id
@@ -47,6 +49,7 @@ def default_kinds() -> dict[str, Kind]:
         reminders.KIND: Kind(reminders.handle_reminder),
         "webhook": Kind(webhook_delivery.handle_delivery),
         "org_alert": Kind(webhook_delivery.handle_alert),
+        batches.SETTLE_JOB: Kind(batch_settle.handle_job),  # close/cancel continue here
     }
 
 

@@ -241,3 +241,25 @@ def test_the_worker_job_settles_a_closed_batch(pb, org, alice) -> None:
         worker.close()
     assert batches.get_batch(pb, org, batch.id).state == "delivered"
     assert outbox.counts(pb)[(batches.SETTLE_JOB, "done")] == 1
+
+
+def test_the_worker_settles_a_closed_batch_with_follow_ups(pb, org, alice) -> None:
+    from postbox import reminders, webhooks
+    from postbox.worker import Worker
+
+    reminders.set_policy(pb, "acme", [3], [])
+    webhooks.create_endpoint(pb, "acme", "https://hooks.acme.example/p", ["consigned"])
+    batch = batches.create_batch(pb, org)
+    for i in range(3):
+        add(pb, org, batch.id, f"w{i}")
+    batches.close_batch(pb, org, batch.id)
+    worker = Worker(pb)
+    try:
+        worker.run_once()
+    finally:
+        worker.close()
+    assert batches.get_batch(pb, org, batch.id).state == "delivered"
+    with pb.uow() as uow:
+        kinds = [k for k, in uow.session.execute(select(Outbox.kind))]
+    assert kinds.count(reminders.KIND) == 3  # one reminder per consigned item
+    assert kinds.count("webhook") >= 3  # "consigned" for each item

@@ -82,7 +82,7 @@ SCHEMAS: dict[str, Any] = {
                       linked_existing={"type": "boolean"},
                       activation_code=nullable({"type": "string"})),
     "Reachability": obj(["external_id", "reachability"], external_id=EXTERNAL_ID,
-                        reachability={"enum": ["active", "invited", "unknown"]}),
+                        reachability={"enum": ["active", "invited", "bouncing", "unknown"]}),
     "ReachabilityRequest": obj(["external_ids"], external_ids={
         "type": "array", "minItems": 1, "maxItems": 1000, "items": EXTERNAL_ID}),
     "ReachabilityResults": obj(["results"], results={"type": "array",
@@ -177,7 +177,7 @@ PATHS: dict[str, Any] = {
         {"200": ok("In the order asked", ref("ReachabilityResults"))},
         (400, 403, 413, 415), roles=SENDER, body=json_body("ReachabilityRequest"))},
     "/recipients/{external_id}/reachability": {"get": op(
-        "Reachability of one recipient", {"200": ok("active, invited or unknown",
+        "Reachability of one recipient", {"200": ok("active, invited, bouncing or unknown",
                                                     ref("Reachability"))},
         (400, 403), roles=SENDER, params=[path_param("external_id", EXTERNAL_ID)])},
     "/documents": {"post": op(

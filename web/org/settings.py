@@ -13,7 +13,6 @@ from postbox.errors import PostboxError
 from postbox.models import ROLES
 from web.org import area, bp, me, postbox
 from web.org.errors import describe
-from web.org.pending import provided
 from web.portal.forms import correctable, field
 
 Page = str | tuple[str, int] | Response
@@ -157,9 +156,8 @@ def _webhooks(new_secret: str | None = None, error: str | None = None,
               status: int = 200) -> tuple[str, int]:
     pb = postbox()
     endpoints = webhooks.list_endpoints(pb, me().org_id)
-    recent = provided("webhooks", "recent_deliveries")
-    attempts = ({e.id: recent(pb, me().org_id, e.id, limit=RECENT_ATTEMPTS) for e in endpoints}
-                if recent is not None else None)
+    attempts = {e.id: webhooks.recent_deliveries(pb, me().org_id, e.id, limit=RECENT_ATTEMPTS)
+                for e in endpoints}
     return render_template("org/webhooks.html", endpoints=endpoints, attempts=attempts,
                            events=webhooks.EVENT_TYPES, new_secret=new_secret,
                            error=error), status

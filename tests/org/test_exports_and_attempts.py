@@ -1,9 +1,4 @@
-"""Proof exports from the console, and features that still wait for another part of Postbox
-(see web/org/pending.py).
-
-Each xfail is strict: when the service lands, the test passes, pytest reports XPASS as a
-failure, and whoever lands it removes the mark (and the lookup in web/org/pending.py).
-"""
+"""Proof exports from the console (verified offline), and the webhook page's recent attempts."""
 from __future__ import annotations
 
 import io
@@ -17,8 +12,6 @@ from postbox import outbox, webhooks
 from tests.org.helpers import csrf_token, deliver, login
 
 pytestmark = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
-ATTEMPTS = "waits for postbox.webhooks.recent_deliveries(pb, org_id, endpoint_id, limit) -> " \
-           "list of (event, created_at, attempts, status, last_error)"
 
 
 def _verify(bundle: bytes, tmp_path: Path) -> None:
@@ -64,7 +57,6 @@ def test_officer_downloads_the_pdf_certificate(client, pb, org, officer) -> None
     assert doc in text
 
 
-@pytest.mark.xfail(strict=True, reason=ATTEMPTS)
 def test_webhook_page_lists_recent_attempts(client, pb, org, admin) -> None:
     webhooks.create_endpoint(pb, org, "https://hooks.acme.example/p",
                                                  ["consigned"])
