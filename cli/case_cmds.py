@@ -1,6 +1,7 @@
 """Cases and replies from the sender's side: the holds queue, release, cancel, replies pull."""
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 
@@ -70,31 +71,78 @@ def _load_key(path: Path) -> tuple[str, bytes]:
 @click.option("--out", "out", default="replies", show_default=True,
               type=click.Path(file_okay=False, path_type=Path), help="Folder to write into.")
 @click.option("--no-ack", is_flag=True, help="Leave them unacknowledged (pull again later).")
-def pull(key_file: Path, out: Path, no_ack: bool) -> None:
+@click.option("--server", envvar="POSTBOX_SERVER",
+              help="Fetch through the API of this server (or POSTBOX_SERVER); decryption "
+                   "stays on this machine.")
+@click.option("--token", envvar="POSTBOX_TOKEN", help="API token for --server (or POSTBOX_TOKEN).")
+def pull(key_file: Path, out: Path, no_ack: bool, server: str | None,
+         token: str | None) -> None:
     """Fetch, decrypt locally and acknowledge new replies; writes one folder per reply and
     summary.json."""
     org_id, private = _load_key(key_file)
+    out.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if server:
+        summary = _pull_remote(server, token or "", org_id, private, out, not no_ack)
+    else:
+        summary = _pull_local(org_id, private, out, not no_ack)
+    (out / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
+    click.echo(f"{len(summary)} new replies written to {out}")
+    click.echo(str(len(summary)))
+
+
+def _write(out: Path, reply_id: str, received_at: str,
+           opened: replies.OpenedReply) -> dict[str, object]:
+    """One reply's folder; its line in summary.json."""
+    folder = out / reply_id
+    folder.mkdir(exist_ok=True, mode=0o700)
+    (folder / "message.txt").write_text(opened.text)
+    for name, data in opened.attachments:
+        (folder / name).write_bytes(data)
+    return {"reply": reply_id, "kind": opened.kind, "in_reply_to": opened.in_reply_to,
+            "case": opened.case_reference, "received_at": received_at,
+            "attachments": [n for n, _ in opened.attachments]}
+
+
+def _pull_local(org_id: str, private: bytes, out: Path, ack: bool) -> list[dict[str, object]]:
     pb = service()
     pending = replies.list_replies(pb, org_id)
-    out.mkdir(parents=True, exist_ok=True, mode=0o700)
     summary = []
     for item in pending:
         with replies.reply_blob(pb, org_id, item.reply_id) as blob:
             opened = replies.open_reply(blob, item.reply_id, org_id, private)
-        folder = out / item.reply_id
-        folder.mkdir(exist_ok=True, mode=0o700)
-        (folder / "message.txt").write_text(opened.text)
-        for name, data in opened.attachments:
-            (folder / name).write_bytes(data)
-        summary.append({"reply": item.reply_id, "kind": opened.kind,
-                        "in_reply_to": opened.in_reply_to, "case": opened.case_reference,
-                        "received_at": item.created_at.isoformat(),
-                        "attachments": [n for n, _ in opened.attachments]})
-    (out / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
-    if not no_ack and pending:
+        summary.append(_write(out, item.reply_id, item.created_at.isoformat(), opened))
+    if ack and pending:
         replies.acknowledge(pb, org_id, [i.reply_id for i in pending])
-    click.echo(f"{len(pending)} new replies written to {out}")
-    click.echo(str(len(pending)))
+    return summary
+
+
+def _pull_remote(server: str, token: str, org_id: str, private: bytes, out: Path,
+                 ack: bool) -> list[dict[str, object]]:
+    """Page by acknowledging: each round fetches the oldest unacknowledged replies."""
+    from cli.apiclient import ApiClient
+
+    summary: list[dict[str, object]] = []
+    with ApiClient(server, token) as api:
+        while True:
+            page = api.request("GET", "/replies",
+                               params={"limit": 1000 if ack else 100}).json()["replies"]
+            for item in page:
+                if item["org_id"] != org_id:
+                    raise ConfigError(f"the key file is for organisation {org_id}, the token "
+                                      f"for {item['org_id']}")
+                sealed = api.request("GET", f"/replies/{item['id']}/content").content
+                opened = replies.open_reply(io.BytesIO(sealed), item["id"], org_id, private)
+                summary.append(_write(out, item["id"], _iso(item["created_at"]), opened))
+            if not ack or not page:
+                return summary
+            done = api.request("POST", "/replies/ack", json={"ids": [i["id"] for i in page]})
+            if not done.json()["acknowledged"]:  # nothing moved on: stop rather than loop
+                return summary
+
+
+def _iso(stamp: str) -> str:
+    """The API's ``...Z`` as the local mode writes it (``+00:00``), so summaries match."""
+    return stamp.removesuffix("Z") + "+00:00" if stamp.endswith("Z") else stamp
 
 
 def register(group: click.Group) -> None:

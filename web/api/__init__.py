@@ -82,6 +82,6 @@ def _openapi_fragment() -> None:
 
 
 # The routes attach themselves to ``bp``.
-from web.api import batches, documents, openapi, recipients, tokens  # noqa: F401
+from web.api import batches, cases, documents, openapi, recipients, tokens  # noqa: F401
 
 _openapi_fragment()

@@ -261,3 +261,68 @@ PATHS: dict[str, Any] = {
         "Revoke a token", {"204": {"description": "Revoked"}}, (403, 404), roles="admin",
         params=[path_param("token_id", ID)])},
 }
+
+REFERENCE = {"type": "string", "minLength": 1, "maxLength": 200,
+             "description": "the case reference given at delivery (URL-encode / and #)"}
+CASE = path_param("reference", REFERENCE)
+SCHEMAS.update({
+    "SealedReply": obj(
+        ["id", "org_id", "document_id", "case", "kind", "created_at", "ciphertext_sha256"],
+        id=ID, org_id=ID, document_id=ID, case=nullable({"type": "string"}),
+        kind={"enum": ["reply", "dispute"]}, created_at=TIME,
+        ciphertext_sha256={"type": "string", "pattern": "^[0-9a-f]{64}$"}),
+    "ReplyList": obj(["replies"], replies={"type": "array", "items": ref("SealedReply")}),
+    "ReplyAck": obj(["ids"], ids={"type": "array", "minItems": 1, "maxItems": 1000,
+                                  "items": ID}),
+    "ReplyAckResult": obj(["acknowledged"], acknowledged={
+        "type": "integer", "minimum": 0,
+        "description": "replies newly acknowledged (others' ids and repeats are skipped)"}),
+    "HeldCase": obj(["reference", "hold_since", "held_items", "replies"],
+                    reference={"type": "string"}, hold_since=nullable(TIME),
+                    held_items={"type": "integer"}, replies={"type": "integer"}),
+    "HeldCases": obj(["cases"], cases={"type": "array", "items": ref("HeldCase")}),
+    "CaseActionRequest": obj(["by"], by={
+        "type": "string", "minLength": 1, "maxLength": 200,
+        "description": "the person at the organisation who decides (recorded in evidence)"}),
+    "CaseAction": obj(["reference", "action", "document_ids"], reference={"type": "string"},
+                      action={"enum": ["hold", "release", "cancel"]},
+                      document_ids={"type": "array", "items": ID,
+                                    "description": "released or cancelled, in order"}),
+})
+
+
+def case_action(summary: str, answer: str) -> dict[str, Any]:
+    return {"post": op(summary, {"200": ok(answer, ref("CaseAction"))}, (400, 403, 404, 413, 415),
+                       roles=SENDER, params=[CASE], body=json_body("CaseActionRequest"))}
+
+
+PATHS.update({
+    "/replies": {"get": op(
+        "Sealed replies from recipients, oldest first",
+        {"200": ok("Metadata; fetch each one's content and open it with the organisation key "
+                   "(docs/replies.md)", ref("ReplyList"))},
+        (400, 403), roles=READER, params=[
+            {"name": "all", "in": "query", "description": "1: acknowledged ones too",
+             "schema": {"enum": ["0", "1"]}},
+            {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1,
+                                                        "maximum": 1000}}])},
+    "/replies/{reply_id}/content": {"get": op(
+        "The sealed reply (sealed-document format, to the organisation's X25519 key)",
+        {"200": ok("The sealed bytes", PDF, media="application/octet-stream")},
+        (403, 404, 503), roles=SENDER, params=[path_param("reply_id", ID)])},
+    "/replies/ack": {"post": op(
+        "Acknowledge fetched replies (they leave the default list)",
+        {"200": ok("How many were newly acknowledged", ref("ReplyAckResult"))},
+        (400, 403, 413, 415), roles=SENDER, body=json_body("ReplyAck"))},
+    "/cases/held": {"get": op(
+        "Cases on hold, oldest first", {"200": ok("The holds queue", ref("HeldCases"))},
+        (403,), roles=READER)},
+    "/cases/{reference}/hold": case_action(
+        "Put a case on hold by hand (automated deliveries in it are held)", "On hold"),
+    "/cases/{reference}/release": case_action(
+        "Release: consign the held items in order, exactly once; the case reopens",
+        "The released documents"),
+    "/cases/{reference}/cancel": case_action(
+        "Cancel the held items (they are discarded; the case stays on hold)",
+        "The cancelled documents"),
+})
