@@ -106,6 +106,8 @@ def send(manifest: Path, server: str, token: str, concurrency: int, group_size: 
         if not tally.failed and not no_close:
             final = settle(api, batch_id, "close", console)
             click.echo(f"batch {batch_id}: {final['state']}", err=True)
+            if final.get("held_summary"):  # waiting for a person, not failed
+                click.echo(f"  {final['held_summary']}", err=True)
         if report is not None:
             _write_report(api, batch_id, tally, report)
         if print_dir is not None:
@@ -172,6 +174,8 @@ def status(batch_id: str, server: str, token: str) -> None:
     click.echo(f"  items {info['item_count']} (pending {info['pending']})")
     for name, count in sorted(info["counts"].items()):
         click.echo(f"  {name:<12}{count}")
+    if info.get("held_summary"):
+        click.echo(f"  {info['held_summary']}")
     click.echo(info["state"])
 
 

@@ -60,6 +60,16 @@ class BatchView:
     delivered_at: datetime | None
     cancelled_at: datetime | None
     replayed: bool = False
+    held_cases: int = 0  # distinct cases the held items belong to
+
+    @property
+    def held_summary(self) -> str | None:
+        """"N held for review in M cases": held items are waiting for a person, not failed."""
+        held = self.counts.get("held", 0)
+        if not held:
+            return None
+        cases = "case" if self.held_cases == 1 else "cases"
+        return f"{held} held for review in {self.held_cases} {cases}"
 
     @property
     def pending(self) -> int:
@@ -110,11 +120,18 @@ def _counts(session: Session, batch_id: str) -> dict[str, int]:
     return {name: n for name, n in rows}
 
 
+def _held_cases(session: Session, batch_id: str) -> int:
+    return int(session.scalar(
+        select(func.count(func.distinct(Document.case_id))).select_from(BatchItem)
+        .join(Document, Document.id == BatchItem.document_id)
+        .where(BatchItem.batch_id == batch_id, Document.status == "held")) or 0)
+
+
 def _view(session: Session, batch: Batch, replayed: bool = False) -> BatchView:
     return BatchView(batch.id, batch.reference, batch.state, batch.deliver_to_invited,
                      batch.max_items, batch.item_count, _counts(session, batch.id),
                      batch.created_at, batch.closed_at, batch.delivered_at, batch.cancelled_at,
-                     replayed)
+                     replayed, _held_cases(session, batch.id))
 
 
 def _request_hash(reference: str | None, deliver_to_invited: bool, max_items: int) -> str:

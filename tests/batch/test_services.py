@@ -167,9 +167,12 @@ def test_automated_items_in_a_held_case_are_held(pb, org, alice) -> None:
     cases.hold(pb, "acme", "CASE-1", "clerk@acme.example")
     batches.close_batch(pb, org, batch.id)
     batch_settle.settle(pb, batch.id)
-    assert batches.get_batch(pb, org, batch.id).counts == {"held": 1, "consigned": 1}
+    view = batches.get_batch(pb, org, batch.id)
+    assert view.counts == {"held": 1, "consigned": 1}
+    assert view.held_summary == "1 held for review in 1 case"  # waiting, not failed
     assert cases.release(pb, "acme", "CASE-1", "clerk@acme.example")
-    assert batches.get_batch(pb, org, batch.id).counts == {"consigned": 2}
+    view = batches.get_batch(pb, org, batch.id)
+    assert view.counts == {"consigned": 2} and view.held_summary is None
 
 
 def test_batch_limits_and_creation_idempotency(pb, org, alice) -> None:

@@ -22,6 +22,7 @@ def batch(view: BatchView) -> dict[str, Any]:
         "id": view.id, "reference": view.reference, "state": view.state,
         "deliver_to_invited": view.deliver_to_invited, "max_items": view.max_items,
         "item_count": view.item_count, "pending": view.pending, "counts": view.counts,
+        "held_cases": view.held_cases, "held_summary": view.held_summary,
         "created_at": stamp(view.created_at), "closed_at": stamp(view.closed_at),
         "delivered_at": stamp(view.delivered_at), "cancelled_at": stamp(view.cancelled_at),
         "replayed": view.replayed,

@@ -124,6 +124,9 @@ SCHEMAS: dict[str, Any] = {
         pending={"type": "integer", "description": "items still to consign or cancel"},
         counts={"type": "object", "additionalProperties": {"type": "integer"},
                 "description": "items per status"},
+        held_cases={"type": "integer", "description": "distinct cases of the held items"},
+        held_summary=nullable({"type": "string", "description":
+                               "e.g. \"3 held for review in 2 cases\": waiting, not failed"}),
         created_at=TIME, closed_at=nullable(TIME), delivered_at=nullable(TIME),
         cancelled_at=nullable(TIME), replayed={"type": "boolean"}),
     "ItemMetadata": {**obj(
