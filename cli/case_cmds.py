@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from cli.context import service
-from postbox import cases, replies
+from postbox import cases, corrections, replies
 from postbox.errors import ConfigError
 
 
@@ -145,6 +145,37 @@ def _iso(stamp: str) -> str:
     return stamp.removesuffix("Z") + "+00:00" if stamp.endswith("Z") else stamp
 
 
+
+@click.group("correct")
+def correct_group() -> None:
+    """Correct a delivered document: the recipient keeps both versions and sees a banner."""
+
+
+@correct_group.command("supersede")
+@click.argument("old_id")
+@click.argument("new_id")
+@click.option("--org", "org_ref", required=True, help="Organisation slug or id.")
+@click.option("--by", "actor", required=True, help="Who corrects (recorded in evidence).")
+def supersede(old_id: str, new_id: str, org_ref: str, actor: str) -> None:
+    """Mark OLD_ID as replaced by NEW_ID (already delivered to the same recipient)."""
+    corrections.supersede(service(), org_ref, old_id, new_id, actor)
+    click.echo(f"{old_id} is superseded by {new_id}")
+    click.echo(new_id)
+
+
+@correct_group.command("retract")
+@click.argument("document_id")
+@click.option("--org", "org_ref", required=True, help="Organisation slug or id.")
+@click.option("--reason", required=True, help="Why (recorded in evidence).")
+@click.option("--by", "actor", required=True, help="Who retracts (recorded in evidence).")
+def retract(document_id: str, org_ref: str, reason: str, actor: str) -> None:
+    """Withdraw a document; it stays in the recipient's postbox, marked as withdrawn."""
+    corrections.retract(service(), org_ref, document_id, reason, actor)
+    click.echo(f"{document_id} is retracted")
+    click.echo(document_id)
+
+
 def register(group: click.Group) -> None:
     group.add_command(cases_group)
     group.add_command(replies_group)
+    group.add_command(correct_group)

@@ -68,3 +68,38 @@ def test_reply_round_trip_through_the_cli(tmp_path: Path, db_url: str) -> None:
     bad = tmp_path / "bad.key"
     bad.write_text("{}")
     assert "not an organisation key file" in cli("replies", "pull", "--key", str(bad), code=1)
+
+
+def test_correct_supersede_and_retract(tmp_path: Path, db_url: str) -> None:
+    settings = cheap_settings(tmp_path / "i", POSTBOX_DATABASE_URL=db_url)
+    init_instance(settings, START)
+    env = {"POSTBOX_HOME": str(settings.home), "POSTBOX_DATABASE_URL": db_url,
+           "POSTBOX_MASTER_KEY": settings.master_key_hex, **CHEAP_ENV}
+    clock = FrozenClock(START)
+    pb = build(settings, clock=clock)
+    try:
+        from postbox import orgs, reading
+
+        orgs.create_org(pb, "Acme Bank", "acme")
+        person = activate_person(pb, clock, "acme", "C-1", "c@example.org")
+        old, new = (delivery.deliver(pb, "acme", "C-1", io.BytesIO(pdf_bytes(t)), t, "x.pdf")
+                    .document_id for t in ("Wrong", "Right"))
+    finally:
+        pb.close()
+    runner = CliRunner()
+    result = runner.invoke(main, ["correct", "supersede", old, new, "--org", "acme", "--by",
+                                  "billing"], env=env)
+    assert result.exit_code == 0 and result.stdout.splitlines()[-1] == new
+    result = runner.invoke(main, ["correct", "retract", new, "--org", "acme", "--by",
+                                  "billing", "--reason", "sent twice"], env=env)
+    assert result.exit_code == 0
+    result = runner.invoke(main, ["correct", "retract", "0" * 32, "--org", "acme", "--by", "x",
+                                  "--reason", "r"], env=env)
+    assert result.exit_code == 1 and "no such document" in result.stderr
+    pb = build(settings, clock=clock)
+    try:
+        vault = auth.unlock(pb, auth.authenticate(pb, person.email, PIN, person.otp()).token)
+        assert reading.message(pb, vault, old).superseded_by == new
+        assert reading.message(pb, vault, new).retracted
+    finally:
+        pb.close()
