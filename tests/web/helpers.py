@@ -3,45 +3,15 @@ from __future__ import annotations
 
 import io
 import re
-from dataclasses import dataclass
 
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
-from crypto.totp import code_at
-from postbox import activation, delivery, recipients
+from postbox import delivery
 from postbox.bootstrap import Postbox
-from postbox.clock import FrozenClock
-from tests.fixtures.postbox import pdf_bytes
+from tests.fixtures.postbox import PIN, Person, activate_person, pdf_bytes  # noqa: F401
 
-PIN = "482917"
 _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
-
-
-@dataclass
-class Person:
-    recipient_id: str
-    external_id: str
-    email: str
-    totp_secret: str
-    recovery_code: str
-    clock: FrozenClock
-
-    def otp(self) -> str:
-        """A fresh code: moves the clock one TOTP step on, so a code is never a replay."""
-        self.clock.advance(seconds=30)
-        return code_at(self.totp_secret, self.clock.now().timestamp())
-
-
-def activate_person(pb: Postbox, clock: FrozenClock, org: str, external_id: str,
-                    email: str, pin: str = PIN) -> Person:
-    inv = recipients.invite_recipient(pb, org, external_id, email)
-    assert inv.activation_code is not None
-    start = activation.begin_activation(pb, inv.activation_code)
-    done = activation.activate(pb, inv.activation_code, pin, pin,
-                               code_at(start.totp_secret, clock.now().timestamp()))
-    return Person(done.recipient_id, external_id, email, start.totp_secret, done.recovery_code,
-                  clock)
 
 
 def send(pb: Postbox, org: str, person: Person, subject: str, text: str | None = None,
