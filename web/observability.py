@@ -16,6 +16,7 @@ import logging
 import re
 import secrets
 import time
+import weakref
 from typing import Any
 
 from flask import Blueprint, Flask, Response, g, has_request_context, jsonify, request
@@ -48,15 +49,20 @@ class Metrics:
 
 
 class _LoginFailures(logging.Handler):
-    """Counts the auth service's "login failed" lines (they carry no identifier)."""
+    """Counts the auth service's "login failed" lines (they carry no identifier) into the
+    metrics of every live app; one handler per process, so apps leave nothing behind."""
 
-    def __init__(self, counter: Counter) -> None:
+    def __init__(self) -> None:
         super().__init__(logging.INFO)
-        self.counter = counter
+        self.metrics: weakref.WeakSet[Metrics] = weakref.WeakSet()
 
     def emit(self, record: logging.LogRecord) -> None:
         if record.getMessage().startswith("login failed"):
-            self.counter.inc()
+            for m in list(self.metrics):
+                m.login_failures.inc()
+
+
+_login_failures = _LoginFailures()
 
 
 class JsonFormatter(logging.Formatter):
@@ -126,8 +132,11 @@ def bp_metrics() -> Metrics:
 def init_app(app: Flask, log_format: str = "text") -> None:
     metrics_ = Metrics()
     app.extensions["postbox.metrics"] = metrics_
-    logging.getLogger("postbox.auth").addHandler(_LoginFailures(metrics_.login_failures))
-    logging.getLogger("postbox.auth").setLevel(logging.INFO)
+    auth_log = logging.getLogger("postbox.auth")
+    if _login_failures not in auth_log.handlers:
+        auth_log.addHandler(_login_failures)
+    auth_log.setLevel(logging.INFO)
+    _login_failures.metrics.add(metrics_)
     _configure_logging(log_format)
 
     @app.before_request
