@@ -44,7 +44,7 @@ test: install system-deps js-deps lint
 
 # The fault and hostile-input suites at full strength (make test runs them in a fast mode).
 reliability: install system-deps
-	POSTBOX_RELIABILITY=full $(BIN)/python -m pytest tests/reliability tests/security
+	POSTBOX_RELIABILITY=full $(BIN)/python -m pytest tests/reliability tests/security tests/hostile tests/scale
 
 bench: install
 	$(BIN)/python bench/crypto.py

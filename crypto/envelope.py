@@ -133,9 +133,15 @@ class SealingReader(io.RawIOBase):
         address: DocumentAddress,
         public_key: bytes,
         metadata: Mapping[str, str],
+        *,
+        data_key: bytes | None = None,
     ) -> None:
         super().__init__()
-        data_key = Cobblestone256Encryptor.generate_key()
+        # A caller that also wraps the key for delegates (crypto/delegate.py) draws it itself.
+        if data_key is None:
+            data_key = Cobblestone256Encryptor.generate_key()
+        elif len(data_key) != 32:
+            raise KeyFormatError("a data key is 32 bytes")
         recipient = X25519PublicKey.from_public_bytes(public_key)
         stanza = _SUITE.encrypt(data_key, recipient, info=address.hpke_info())
         self._header = build_header(address, stanza)

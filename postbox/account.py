@@ -32,6 +32,7 @@ from postbox.errors import (
     SessionExpired,
 )
 from postbox.models import (
+    DelegateRetrieval,
     Document,
     Evidence,
     Organisation,
@@ -82,6 +83,7 @@ class Retrieval:
     login_at: datetime | None
     methods: tuple[str, ...]
     this_session: bool
+    delegate: str | None = None  # e-mail of the delegate who opened it (power of attorney)
 
 
 @dataclass(frozen=True)
@@ -256,6 +258,10 @@ def history(pb: Postbox, vault: Vault, page: int = 1, per_page: int = 50) -> His
         logins = {sid[:16]: created for sid, created in s.execute(
             select(VaultSession.id, VaultSession.created_at)
             .where(VaultSession.recipient_id == vault.recipient_id))}
+        delegates = dict(s.execute(  # opens by a delegate name them (postbox/delegation.py)
+            select(DelegateRetrieval.evidence_id, Recipient.email)
+            .join(Recipient, Recipient.id == DelegateRetrieval.delegate_id)
+            .where(DelegateRetrieval.evidence_id.in_([ev.id for ev, _, _ in rows]))).all())
         items = []
         for ev, doc, org in rows:
             auth: dict[str, Any] = json.loads(ev.body).get("auth") or {}
@@ -265,7 +271,8 @@ def history(pb: Postbox, vault: Vault, page: int = 1, per_page: int = 50) -> His
                 org_name=org.name if org is not None else None, subject=_subject(vault, doc),
                 session=session_ref, login_at=logins.get(session_ref or ""),
                 methods=tuple(auth.get("methods") or ()),
-                this_session=session_ref == vault.session_hash[:16]))
+                this_session=session_ref == vault.session_hash[:16] and ev.id not in delegates,
+                delegate=delegates.get(ev.id)))
     return HistoryPage(items, total, page, per_page)
 
 

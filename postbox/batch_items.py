@@ -23,14 +23,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import date
 from functools import partial
-from typing import Any, BinaryIO, cast
+from typing import TYPE_CHECKING, Any, BinaryIO, cast
 
 from sqlalchemy import Table, bindparam, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from crypto.envelope import DocumentAddress, seal_document
-from postbox import evidence, validation
+from crypto.envelope import DocumentAddress
+from postbox import delegation_keys, evidence, validation
 from postbox.batches import BatchFull, BatchNotOpen, find_batch
 from postbox.bootstrap import Postbox
 from postbox.delivery import (
@@ -61,6 +61,9 @@ from postbox.models import (
 )
 from postbox.writers import write_uow
 from storage.errors import StorageError
+
+if TYPE_CHECKING:
+    from postbox.ingest_items import ItemChunk
 
 _KEY = re.compile(r"[\x21-\x7e]{1,200}")
 # Core statements on the tables, values passed as parameters: compiled once, not per call.
@@ -188,10 +191,17 @@ def _look(pb: Postbox, org_id: str, batch_id: str, key: str, recipient: str | No
 
 
 def add_item(pb: Postbox, org_id: str, batch_id: str, item: ItemInput,
-             stream: BinaryIO) -> ItemResult:
-    """Record one item of an open batch (see the module docstring for the outcomes)."""
+             stream: BinaryIO, chunk: ItemChunk | None = None) -> ItemResult | None:
+    """Record one item of an open batch (see the module docstring for the outcomes).
+
+    With a ``chunk`` (``postbox.ingest_items``: many items of one request), a stored item's
+    rows are written later with the chunk's others, and None is returned: the chunk has its
+    result once written. Every other outcome is written at once, after the chunk's pending
+    items, exactly as without a chunk."""
     key = item_key(item.key)
-    save = partial(_save, pb, org_id, batch_id, key)
+    save: Callable[..., tuple[ItemResult, bool]] = partial(_save, pb, org_id, batch_id, key)
+    if chunk is not None:
+        save = chunk.after_pending(save)
     fields: _Fields | None = None
     problem = None
     try:
@@ -204,10 +214,11 @@ def add_item(pb: Postbox, org_id: str, batch_id: str, item: ItemInput,
             raise UnsupportedDocumentType("only PDF documents are accepted (checked by content)")
     except (InvalidInput, UnsupportedDocumentType) as exc:
         problem = str(exc)
-    document_id = new_id()
+    document_id = new_id() if chunk is None else chunk.document_id()
     blob_key = f"docs/{document_id[:2]}/{document_id[2:4]}/{document_id}"
-    known = _look(pb, org_id, batch_id, key, fields.recipient if fields and not problem
-                  else None, blob_key)
+    known = (_look if chunk is None else chunk.look)(
+        pb, org_id, batch_id, key, fields.recipient if fields and not problem else None,
+        blob_key)
     if fields is None or problem is not None:
         if known.item is not None and known.item.status != "rejected":
             raise Conflict("this item key was already used for a different document")
@@ -244,9 +255,9 @@ def add_item(pb: Postbox, org_id: str, batch_id: str, item: ItemInput,
     submitted = pb.clock.now()
     address = DocumentAddress(document_id, row.id, row.key_version)
     assert content_type is not None  # it is one of the allowed types
-    sealer = seal_document(cast(BinaryIO, checked), address, row.x25519_public,
-                           {"subject": fields.subject, "filename": fields.filename,
-                            "content_type": content_type})
+    sealer = delegation_keys.seal_document(
+        pb, org_id, cast(BinaryIO, checked), address, row.x25519_public,
+        {"subject": fields.subject, "filename": fields.filename, "content_type": content_type})
     try:
         pb.store.put(blob_key, sealer)  # type: ignore[arg-type]
     except DocumentTooLarge as exc:
@@ -259,29 +270,28 @@ def add_item(pb: Postbox, org_id: str, batch_id: str, item: ItemInput,
         _forget_intent(pb, blob_key)
         raise
     sealed = sealer.result()
-    case = fields.case
-
-    def document(s: Session) -> str:
-        # Core inserts: the ORM's unit of work costs more than the rest of this transaction.
-        s.execute(_INSERT_DOCUMENT, dict(  # noqa: C408 - keyword style reads like a row
+    doc = NewDocument(
+        row=dict(  # noqa: C408 - keyword style reads like a row
             id=document_id, org_id=org_id, recipient_id=row.id, batch_id=batch_id,
-            case_id=_case(s, org_id, case, submitted), key_version=row.key_version,
+            case_id=None, key_version=row.key_version,
             blob_key=blob_key, sealed_key=sealed.stanza, sealed_meta=sealed.sealed_meta,
             ciphertext_sha256=sealed.ciphertext_sha256, ciphertext_size=sealed.ciphertext_size,
             plaintext_size=sealed.plaintext_size, content_type=content_type,
             automated=item.automated, due_date=item.due_date, status="accepted",
             created_at=submitted, idempotency_key=None, request_hash=None, consigned_at=None,
-            first_read_at=None, archived_at=None, deleted_at=None))
-        evidence.record(s, pb.keys, "submission_accepted",
-                        evidence.Subject(org_id, row.id, document_id, sealed.ciphertext_sha256,
-                                         sealed.plaintext_commitment), submitted)
-        s.execute(_DELETE_INTENT, {"b_blob_key": blob_key})
-        return document_id
-
+            first_read_at=None, archived_at=None, deleted_at=None, evidence_head=None),
+        subject=evidence.Subject(org_id, row.id, document_id, sealed.ciphertext_sha256,
+                                 sealed.plaintext_commitment),
+        case=fields.case)
+    accepted: dict[str, Any] = {  # the item's values, as _save takes them
+        "recipient": fields.recipient, "client_ref": fields.client_ref, "status": "accepted",
+        "request_hash": wanted(), "commitment": sealed.plaintext_commitment,
+        "plaintext_size": sealed.plaintext_size}
+    if chunk is not None and not replaces:
+        chunk.defer(key, doc, accepted)
+        return None
     try:
-        result, stored = save(fields.recipient, fields.client_ref, "accepted",
-                              request_hash=wanted(), commitment=sealed.plaintext_commitment,
-                              plaintext_size=sealed.plaintext_size, document=document,
+        result, stored = save(**accepted, document=partial(write_document, pb, doc),
                               replaces=replaces)
     except BaseException:
         _discard_blob(pb, blob_key)
@@ -289,6 +299,32 @@ def add_item(pb: Postbox, org_id: str, batch_id: str, item: ItemInput,
     if not stored:  # a concurrent request with this key won; ours was a replay
         _discard_blob(pb, blob_key)
     return result
+
+
+@dataclass(frozen=True)
+class NewDocument:
+    """A stored item's document row (``case_id`` is resolved when written) and evidence."""
+
+    row: dict[str, Any]
+    subject: evidence.Subject
+    case: str | None
+
+    @property
+    def blob_key(self) -> str:
+        return str(self.row["blob_key"])
+
+
+def write_document(pb: Postbox, doc: NewDocument, s: Session) -> str:
+    """Insert one stored item's document with its ``submission_accepted`` evidence, and drop
+    its blob intent (in the caller's transaction)."""
+    submitted = doc.row["created_at"]
+    # Core inserts: the ORM's unit of work costs more than the rest of this transaction.
+    heads = evidence.append_many(s, pb.keys, "submission_accepted",
+                                 [(doc.subject, None, submitted)])
+    s.execute(_INSERT_DOCUMENT, {**doc.row, "evidence_head": heads[0],
+                                 "case_id": _case(s, doc.row["org_id"], doc.case, submitted)})
+    s.execute(_DELETE_INTENT, {"b_blob_key": doc.blob_key})
+    return str(doc.row["id"])
 
 
 def _replay(known: BatchItem, wanted: str | None) -> ItemResult:

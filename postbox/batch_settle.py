@@ -47,11 +47,14 @@ def settle(pb: Postbox, batch_id: str, max_items: int | None = None) -> bool:
 
 _ACCEPTED = (select(BatchItem.id, BatchItem.commitment, Document.id.label("document_id"),
                     Document.org_id, Document.recipient_id, Document.ciphertext_sha256,
-                    Document.case_id, Document.automated, Document.blob_key)
+                    Document.case_id, Document.automated, Document.blob_key,
+                    Document.evidence_head)
              .join(Document, Document.id == BatchItem.document_id)
              .where(BatchItem.batch_id == bindparam("batch_id"),
                     BatchItem.status == "accepted")
-             .order_by(BatchItem.seq).limit(bindparam("limit")))
+             .order_by(BatchItem.seq).limit(bindparam("limit"))
+             # The chain heads are read here: the documents stay locked until the commit.
+             .with_for_update(of=Document))
 _DOCS, _ITEMS = cast(Table, Document.__table__), cast(Table, BatchItem.__table__)
 _SET_DOC = update(_DOCS).where(_DOCS.c.id == bindparam("b_id"))
 _SET_ITEM = update(_ITEMS).where(_ITEMS.c.id == bindparam("b_id"))
@@ -60,7 +63,8 @@ _INSERT_JOB = insert(cast(Table, Outbox.__table__))
 
 def _step(pb: Postbox, batch_id: str, limit: int) -> tuple[int, bool]:
     """One transaction: up to ``limit`` items on, with their evidence (Core statements for the
-    rows, so a chunk costs little more than its signatures)."""
+    rows and one evidence statement per event, so a chunk costs little more than its
+    signatures)."""
     now = pb.clock.now()
     blobs: list[str] = []
     with write_uow(pb) as uow:
@@ -72,31 +76,36 @@ def _step(pb: Postbox, batch_id: str, limit: int) -> tuple[int, bool]:
         docs: list[dict[str, Any]] = []
         items: list[dict[str, Any]] = []
         jobs: list[dict[str, Any]] = []
+        events: dict[str, list[tuple[evidence.Subject, str | None, datetime]]] = {}
         for row in rows:
             subject = evidence.Subject(row.org_id, row.recipient_id, row.document_id,
                                        row.ciphertext_sha256, row.commitment)
             if batch.state == "cancelled":
-                evidence.record(s, pb.keys, "cancelled", subject, now,
-                                details={"batch": batch.id})
+                status = "cancelled"
                 docs.append({"b_id": row.document_id, "status": "cancelled",
                              "sealed_key": b"", "sealed_meta": b""})
-                status = "cancelled"
                 blobs.append(row.blob_key)
             elif holds_delivery(s, row.case_id, row.automated):
-                evidence.record(s, pb.keys, "held", subject, now, details={"batch": batch.id})
-                docs.append({"b_id": row.document_id, "status": "held"})
                 status = "held"
+                docs.append({"b_id": row.document_id, "status": "held"})
             else:
-                evidence.record(s, pb.keys, "consigned", subject, now)
+                status = "consigned"
                 docs.append({"b_id": row.document_id, "status": "consigned",
                              "consigned_at": now})
                 jobs.append({"id": new_id(), "kind": "notice", "created_at": now,
                              "run_after": now, "payload": json.dumps(
                                  {"recipient_id": row.recipient_id,
                                   "document_id": row.document_id})})
-                status = "consigned"
+            events.setdefault(status, []).append((subject, row.evidence_head, now))
             items.append({"b_id": row.id, "status": status, "updated_at": now})
-        s.flush()  # the evidence rows, before the bulk statements below
+        heads: dict[str, str] = {}
+        for event, entries in events.items():
+            signed = evidence.append_many(
+                s, pb.keys, event, entries,
+                details=None if event == "consigned" else {"batch": batch.id})
+            heads.update((e[0].document_id, h) for e, h in zip(entries, signed, strict=True))
+        for values in docs:
+            values["evidence_head"] = heads[values["b_id"]]
         shapes: dict[tuple[str, ...], list[dict[str, Any]]] = {}
         for values in docs:  # one executemany per kind of change
             shapes.setdefault(tuple(sorted(values)), []).append(values)

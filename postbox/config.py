@@ -25,6 +25,7 @@ class Settings:
     master_key_hex: str | None = field(default=None, repr=False)
     argon2: Argon2Params = Argon2Params()
     argon2_max_concurrency: int = 4
+    max_inflight: int = 32  # requests in progress per process before 503 (web/overload.py)
     max_document_bytes: int = 50 * 1024 * 1024
     allowed_types: tuple[str, ...] = ("application/pdf",)
     notice_window_s: int = 600
@@ -112,6 +113,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         master_key_hex=env.get("POSTBOX_MASTER_KEY") or None,
         argon2=cost,
         argon2_max_concurrency=_int(env, "POSTBOX_ARGON2_MAX_CONCURRENCY", 4) or 1,
+        max_inflight=_int(env, "POSTBOX_MAX_INFLIGHT", 32) or 1,
         max_document_bytes=_int(env, "POSTBOX_MAX_DOCUMENT_BYTES", 50 * 1024 * 1024),
         notice_window_s=_int(env, "POSTBOX_NOTICE_WINDOW", 600),
         session_idle_s=_int(env, "POSTBOX_SESSION_IDLE", 600),

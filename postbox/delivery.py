@@ -18,8 +18,8 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from crypto.envelope import DocumentAddress, seal_document
-from postbox import evidence, followups, validation, webhooks
+from crypto.envelope import DocumentAddress
+from postbox import delegation_keys, evidence, followups, validation, webhooks
 from postbox.bootstrap import Postbox
 from postbox.cases import holds_delivery
 from postbox.errors import (
@@ -165,8 +165,8 @@ def deliver(
         uow.session.add(PendingBlob(blob_key=blob_key, created_at=submitted))
         uow.commit()
     address = DocumentAddress(document_id, recipient_id, key_version)
-    sealer = seal_document(checked, address, public, {"subject": subject, "filename": filename,
-                                                      "content_type": content_type})
+    sealer = delegation_keys.seal_document(pb, org_id, checked, address, public, {
+        "subject": subject, "filename": filename, "content_type": content_type})
     try:
         pb.store.put(blob_key, sealer)  # type: ignore[arg-type]
     except StorageError as exc:

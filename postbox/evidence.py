@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from crypto.keys import RecipientKeyPair
@@ -32,6 +32,8 @@ ETSI_NAMES = {
     "cancelled": "ContentCancelled",
     "superseded": "ContentSuperseded",
     "replied": "RecipientReply",
+    # Unread escalation reached a print step: the letter goes on paper (postbox/print_queue.py).
+    "print_fallback": "ContentPrintFallback",
 }
 
 
@@ -134,6 +136,52 @@ def record(
     if doc is not None:
         doc.evidence_head = row.record_hash
     return row
+
+
+def append_many(
+    session: Session,
+    keys: KeyRing,
+    event: str,
+    entries: list[tuple[Subject, str | None, datetime]],
+    *,
+    details: dict[str, Any] | None = None,
+) -> list[str]:
+    """Sign and insert one ``event`` record per (subject, chain head, time) in one statement.
+
+    For bulk paths (batch items, settling) whose caller already holds each document's chain
+    head under lock (or has just created the document, head None) and stores the returned
+    record hashes as the new heads. Same records, bytes and signatures as :func:`record`."""
+    if event not in ETSI_NAMES:
+        raise ValueError(f"unknown evidence event {event!r}")
+    signer = keys.evidence_key
+    if signer is None:
+        raise ConfigError("the evidence signing key is missing; run `postbox init`")
+    registered = session.get(SigningKey, signer.key_id) if entries else None
+    if registered is not None and registered.valid_until is not None \
+            and max(e[2] for e in entries) >= registered.valid_until:  # as in record()
+        raise ConfigError(f"the evidence key {signer.key_id} was retired; restart this "
+                          "process to load the new key")
+    rows: list[dict[str, Any]] = []
+    heads: list[str] = []
+    for subject, prev, at in entries:
+        body_obj: dict[str, Any] = {
+            "v": FORMAT, "id": new_id(), "event": event, "etsi": ETSI_NAMES[event],
+            "time": utc_stamp(at), "sender_org": subject.org_id, "recipient": subject.recipient_id,
+            "document": subject.document_id, "ciphertext_sha256": subject.ciphertext_sha256,
+            "commitment": subject.commitment, "auth": None, "prev": prev,
+            "key_id": signer.key_id}
+        if details:
+            body_obj["details"] = details
+        body, signature = sign_evidence(body_obj, signer.seed)
+        heads.append(hashlib.sha256(body).hexdigest())
+        rows.append({"id": body_obj["id"], "leaf_index": None,
+                     "document_id": subject.document_id, "recipient_id": subject.recipient_id,
+                     "org_id": subject.org_id, "event": event, "created_at": at, "body": body,
+                     "signature": signature, "key_id": signer.key_id, "countersignature": None,
+                     "prev_hash": prev, "record_hash": heads[-1]})
+    if rows:
+        session.execute(insert(Evidence.__table__), rows)  # type: ignore[arg-type]
+    return heads
 
 
 def for_document(session: Session, document_id: str) -> list[Evidence]:

@@ -26,6 +26,7 @@ class NoticeFacts:
     phrase: str | None
     code: str
     address: str | None  # the portal's host, as text
+    delegate_opens: int = 0  # the owner's documents that someone they trusted opened
 
 
 EN: dict[str, str] = {
@@ -38,6 +39,11 @@ EN: dict[str, str] = {
     "messages.n": "There are {n} new messages in your postbox.",
     "reminders.1": "1 document in your postbox is still unread.",
     "reminders.n": "{n} documents in your postbox are still unread.",
+    "delegate_opens.1": ("Someone you gave access to your postbox opened 1 document. "
+                         "Your history shows who and when."),
+    "delegate_opens.n": ("Someone you gave access to your postbox opened {n} documents. "
+                         "Your history shows who and when."),
+    "subject_delegate": "Your postbox was used by someone you gave access to",
     "senders": "From: {names}",
     "how": ("Open your postbox as usual: type its address yourself or use your bookmark. "
             "This e-mail contains no link and no attachment, and we never ask for your PIN "
@@ -61,6 +67,11 @@ DE: dict[str, str] = {
     "messages.n": "In Ihrem Postfach sind {n} neue Nachrichten eingegangen.",
     "reminders.1": "1 Dokument in Ihrem Postfach ist noch ungelesen.",
     "reminders.n": "{n} Dokumente in Ihrem Postfach sind noch ungelesen.",
+    "delegate_opens.1": ("Eine von Ihnen bevollmächtigte Person hat 1 Dokument in Ihrem "
+                         "Postfach geöffnet. Ihr Verlauf zeigt, wer und wann."),
+    "delegate_opens.n": ("Eine von Ihnen bevollmächtigte Person hat {n} Dokumente in Ihrem "
+                         "Postfach geöffnet. Ihr Verlauf zeigt, wer und wann."),
+    "subject_delegate": "Ihr Postfach wurde von einer bevollmächtigten Person genutzt",
     "senders": "Absender: {names}",
     "how": ("Öffnen Sie Ihr Postfach wie gewohnt: Geben Sie die Adresse selbst ein oder "
             "nutzen Sie Ihr Lesezeichen. Diese E-Mail enthält keinen Link und keinen Anhang, "
@@ -84,7 +95,8 @@ def paragraphs(facts: NoticeFacts) -> tuple[str, list[str]]:
     w = words(facts.language)
     lines: list[str] = [w["greeting"]]
     for key, count in (("documents", facts.new_documents), ("messages", facts.new_messages),
-                       ("reminders", facts.unread_reminders)):
+                       ("reminders", facts.unread_reminders),
+                       ("delegate_opens", facts.delegate_opens)):
         if count:
             lines.append(w[f"{key}.1" if count == 1 else f"{key}.n"].format(n=count))
     if facts.senders:
@@ -95,8 +107,12 @@ def paragraphs(facts: NoticeFacts) -> tuple[str, list[str]]:
     if facts.address:
         lines.append(w["address"].format(address=facts.address))
     lines.append(w["footer"])
-    only_reminders = not (facts.new_documents or facts.new_messages)
-    subject = w["subject_reminder"] if only_reminders else w["subject"]
+    if facts.new_documents or facts.new_messages:
+        subject = w["subject"]
+    elif facts.unread_reminders:
+        subject = w["subject_reminder"]
+    else:
+        subject = w["subject_delegate"] if facts.delegate_opens else w["subject_reminder"]
     return subject, lines
 
 

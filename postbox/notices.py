@@ -58,6 +58,11 @@ def new_notice_code() -> str:
 
 def notice_code(pb: Postbox, recipient_id: str) -> str:
     """The recipient's notice code (made on first use): the portal shows it atop the inbox."""
+    with pb.engine.connect() as conn:  # a plain read: every inbox view asks, and it exists
+        known = conn.execute(select(Recipient.notice_code)
+                             .where(Recipient.id == recipient_id)).scalar()
+    if known:
+        return str(known)
     with outbox.writer(pb)() as session:
         row = session.get(Recipient, recipient_id, with_for_update=True)
         if row is None:
@@ -71,8 +76,9 @@ def notice_code(pb: Postbox, recipient_id: str) -> str:
 def enqueue_notice(session: Session, recipient_id: str, document_id: str, at: datetime,
                    reason: str = "message") -> str | None:
     """Queue a notice in the caller's transaction (e.g. an organisation's reply in a case)."""
-    if reason not in ("arrival", "message"):
-        raise ValueError(f"a notice is for an arrival or a message, not {reason!r}")
+    if reason not in ("arrival", "message", "delegate_open"):
+        raise ValueError(f"a notice is for an arrival, a message or a delegate's open, "
+                         f"not {reason!r}")
     return outbox.enqueue(session, "notice", {"recipient_id": recipient_id,
                                               "document_id": document_id, "reason": reason},
                           at=at)
@@ -133,18 +139,27 @@ def _release(session: Session, state: NoticeState, job_id: str, now: datetime,
         _schedule(session, state, now, settings)
 
 
-def handle_notice(ctx: outbox.Context, job: outbox.Job) -> None:
-    """A cause (arrival or message) becomes a notice item; its own job ends here."""
-    now = ctx.pb.clock.now()
-
+def _cause(ctx: outbox.Context, job: outbox.Job, now: datetime) -> outbox.Effects:
     def effects(session: Session) -> None:
         doc = session.get(Document, job.payload["document_id"])
         if doc is None or doc.deleted_at is not None:
             return
         add_item(session, ctx.pb.settings, job.id, doc.recipient_id, doc.id, doc.org_id,
                  job.payload.get("reason", "arrival"), now)
+    return effects
 
-    outbox.finish(ctx.pb, job, effects)
+
+def handle_notice(ctx: outbox.Context, job: outbox.Job) -> None:
+    """A cause (arrival or message) becomes a notice item; its own job ends here."""
+    outbox.finish(ctx.pb, job, _cause(ctx, job, ctx.pb.clock.now()))
+
+
+def handle_notices(ctx: outbox.Context, jobs: list[outbox.Job]) -> None:
+    """Many causes in one transaction (a batch's arrivals come by the thousand). Sorted by
+    recipient, so two workers lock recipients' notice state in the same order."""
+    now = ctx.pb.clock.now()
+    ordered = sorted(jobs, key=lambda j: (str(j.payload.get("recipient_id", "")), j.id))
+    outbox.finish_many(ctx.pb, [(job, _cause(ctx, job, now)) for job in ordered])
 
 
 # -- the notice e-mail job ---------------------------------------------------------------------
@@ -196,7 +211,7 @@ def _facts(ctx: outbox.Context, session: Session, recipient: Recipient,
     address = urlsplit(settings.public_url).netloc if settings.notice_show_address else None
     return NoticeFacts(recipient.language, count("arrival"), count("message"),
                        count("reminder"), senders, _phrase(ctx, recipient),
-                       recipient.notice_code, address or None)
+                       recipient.notice_code, address or None, count("delegate_open"))
 
 
 def message_id(job_id: str, settings: Settings) -> str:
@@ -283,6 +298,8 @@ def _close(ctx: outbox.Context, session: Session, state: NoticeState, job: outbo
                         details={**details, "cause": reasons[doc_id]})
         if event == "notified" and doc.status == "consigned":
             doc.status = "notified"
+        if reasons[doc_id] == "delegate_open":
+            continue  # the owner was told of their delegate's open: nothing for the sender
         webhooks.emit_document_event(session, event, doc.org_id, doc.recipient_id, doc.id, now,
                                      cause=reasons[doc_id],
                                      **({"reason": details["reason"]} if "reason" in details

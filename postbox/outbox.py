@@ -98,6 +98,16 @@ def enqueue(session: Session, kind: str, payload: dict[str, Any], *, at: datetim
     return job_id
 
 
+def keyed(session: Session, prefix: str) -> Any:
+    """Jobs whose dedupe key starts with ``prefix``, in a form each database can answer from
+    an index: SQLite compares bytes, so a range on the unique index; PostgreSQL's LIKE uses
+    the ``text_pattern_ops`` index (a range would be wrong under a locale's collation)."""
+    if session.get_bind().dialect.name == "postgresql":
+        escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        return Outbox.dedupe_key.like(escaped + "%", escape="\\")
+    return (Outbox.dedupe_key >= prefix) & (Outbox.dedupe_key < prefix + "\uffff")
+
+
 def writer(pb: Postbox) -> sessionmaker[Session]:
     """Sessions that take SQLite's write lock at BEGIN, so read-then-write cannot deadlock."""
     if is_postgres(pb.engine):
@@ -169,6 +179,23 @@ def finish(pb: Postbox, job: Job, effects: Effects | None = None, *,
         finish_row(row, pb.clock.now(), note)
         session.commit()
         return True
+
+
+def finish_many(pb: Postbox, done: list[tuple[Job, Effects]]) -> int:
+    """Finish several jobs, each with its effects, in ONE transaction (all or none); jobs
+    already finished are skipped. The caller orders them so that concurrent callers take
+    row locks in the same order. Returns how many were finished."""
+    with writer(pb)() as session:
+        finished = 0
+        for job, effects in done:
+            row = _locked(session, job, owned=False)
+            if row is None:
+                continue
+            effects(session)
+            finish_row(row, pb.clock.now())
+            finished += 1
+        session.commit()
+        return finished
 
 
 @contextmanager

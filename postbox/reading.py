@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from crypto.envelope import DocumentAddress, open_document, open_metadata
 from crypto.errors import OpenError
-from postbox import evidence, followups
+from postbox import evidence, followups, validation
 from postbox.auth import Vault
 from postbox.bootstrap import Postbox
 from postbox.errors import DatabaseProblem, InvalidInput, NotFound, PostboxError, storage_problem
@@ -89,7 +89,9 @@ def _message(vault: Vault, doc: Document, org: Organisation) -> Message:
     except OpenError:
         meta = {"subject": "(unreadable)", "filename": "document"}
     return Message(doc.id, org.name, org.slug, meta.get("subject", ""),
-                   meta.get("filename", "document"), doc.content_type, doc.plaintext_size,
+                   validation.shown_filename(meta.get("filename", "document"),
+                                             doc.content_type), doc.content_type,
+                   doc.plaintext_size,
                    doc.consigned_at or doc.created_at, doc.due_date, doc.first_read_at is not None,
                    doc.archived_at is not None, doc.deleted_at is not None, doc.case_id,
                    doc.superseded_by, doc.retracted_at is not None)

@@ -16,7 +16,7 @@ from datetime import UTC, datetime, time, timedelta
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from postbox import cases, notices, outbox
+from postbox import cases, escalation, notices, outbox
 from postbox.bootstrap import Postbox
 from postbox.errors import InvalidInput, NotFound
 from postbox.models import Case, Document, NoticeItem, Outbox, ReminderPolicy
@@ -95,9 +95,12 @@ def _enqueue(session: Session, doc: Document, policy: Policy, at: datetime) -> l
 
 def schedule_default(session: Session, doc: Document, at: datetime) -> None:
     """Schedule the organisation's policy for a just-consigned document (caller's txn)."""
+    # An escalation policy (postbox/escalation.py) generalises the after-days reminders.
+    escalated = escalation.schedule_default(session, doc, at)
     row = session.get(ReminderPolicy, doc.org_id)
     if row is not None and (row.after_days or row.before_due_days):
-        _enqueue(session, doc, Policy(_parse(row.after_days), _parse(row.before_due_days)), at)
+        _enqueue(session, doc, Policy(() if escalated else _parse(row.after_days),
+                                      _parse(row.before_due_days)), at)
 
 
 def cancel_for_document(session: Session, document_id: str, at: datetime, reason: str) -> int:
@@ -105,9 +108,11 @@ def cancel_for_document(session: Session, document_id: str, at: datetime, reason
     skipped, and its notice leaves out documents read by then."""
     ids = list(session.scalars(
         select(Outbox.id).where(Outbox.kind == KIND, Outbox.status == "pending",
-                                Outbox.dedupe_key.like(f"reminder:{document_id}:%"))
+                                outbox.keyed(session, f"reminder:{document_id}:"))
         .with_for_update(skip_locked=True)))
     cancelled = sum(outbox.cancel(session, job_id, f"cancelled: {reason}", at) for job_id in ids)
+    if reason == "read":
+        escalation.stop_on_read(session, document_id, at)
     # Reminder items not yet fixed into a notice are dropped too.
     session.execute(update(NoticeItem).where(
         NoticeItem.document_id == document_id, NoticeItem.reason == "reminder",

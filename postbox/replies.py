@@ -15,10 +15,11 @@ from datetime import datetime
 from typing import BinaryIO, Iterator
 
 from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
 
 from crypto.envelope import DocumentAddress, open_document, seal_document
 from crypto.keys import BoxKeyPair
-from postbox import evidence, validation, webhooks
+from postbox import delegation, evidence, validation, webhooks
 from postbox.auth import Vault
 from postbox.bootstrap import Postbox
 from postbox.cases import put_on_hold
@@ -110,21 +111,41 @@ def _check(text: str, attachments: list[tuple[str, bytes]]) -> list[tuple[str, b
     return checked
 
 
+def _document(s: Session, vault: Vault, document_id: str, owner_id: str | None,
+              now: datetime) -> Document:
+    """The document replied to: the caller's own, or (``owner_id``) one in the scope of an
+    active read-and-reply grant from its owner to the caller."""
+    q = select(Document).where(Document.id == document_id,
+                               Document.status.in_(("consigned", "notified", "retrieved")))
+    if owner_id is None:
+        doc = s.scalar(q.where(Document.recipient_id == vault.recipient_id))
+    else:
+        grant = delegation.access(s, vault.recipient_id, owner_id, now)
+        if grant.scope != "reply":
+            raise NotFound("no such message")
+        doc = s.scalar(q.where(Document.recipient_id == owner_id,
+                               Document.org_id == (grant.org_id or Document.org_id)))
+    if doc is None:
+        raise NotFound("no such message")
+    return doc
+
+
 def reply(pb: Postbox, vault: Vault, document_id: str, text: str,
-          attachments: list[tuple[str, bytes]] | None = None, dispute: bool = False) -> ReplyReceipt:
-    """Seal a reply to the sender of ``document_id`` and put its case on hold."""
+          attachments: list[tuple[str, bytes]] | None = None, dispute: bool = False,
+          *, owner_id: str | None = None) -> ReplyReceipt:
+    """Seal a reply to the sender of ``document_id`` and put its case on hold.
+
+    With ``owner_id``, the caller answers as the owner's delegate: the reply belongs to the
+    owner's document and case, and both the reply and its evidence name the delegate.
+    """
     attachments = _check(text, attachments or [])
     if not text.strip() and not attachments and not dispute:
         raise InvalidInput("write a message, attach a file or mark the message as disputed")
     now = pb.clock.now()
     with pb.uow() as uow:
         s = uow.session
-        doc = s.scalar(select(Document).where(Document.id == document_id,
-                                              Document.recipient_id == vault.recipient_id,
-                                              Document.status.in_(("consigned", "notified",
-                                                                   "retrieved"))))
-        if doc is None:
-            raise NotFound("no such message")
+        doc = _document(s, vault, document_id, owner_id, now)
+        recipient_id = doc.recipient_id
         org = s.get(Organisation, doc.org_id)
         if org is None or org.reply_public_key is None:
             raise InvalidInput("this sender does not accept replies in the postbox yet")
@@ -135,6 +156,8 @@ def reply(pb: Postbox, vault: Vault, document_id: str, text: str,
     kind = "dispute" if dispute else "reply"
     meta = {"format": FORMAT, "id": reply_id, "kind": kind, "in_reply_to": document_id,
             "case": case_ref or "", "created_at": evidence.utc_stamp(now)}
+    delegate = {"delegate": vault.recipient_id} if owner_id is not None else {}
+    meta.update(delegate)
     plain = _package(text, attachments, meta)
     blob_key = f"replies/{reply_id[:2]}/{reply_id[2:4]}/{reply_id}"
     with pb.uow() as uow:
@@ -149,16 +172,18 @@ def reply(pb: Postbox, vault: Vault, document_id: str, text: str,
     sealed = sealer.result()
     with pb.uow() as uow:
         s = uow.session
-        s.add(Reply(id=reply_id, org_id=org_id, recipient_id=vault.recipient_id,
+        s.add(Reply(id=reply_id, org_id=org_id, recipient_id=recipient_id,
                     document_id=document_id, case_id=case_id, kind=kind, blob_key=blob_key,
                     sealed_key=sealed.stanza, ciphertext_sha256=sealed.ciphertext_sha256,
                     ciphertext_size=sealed.ciphertext_size, created_at=now))
         evidence.record(s, pb.keys, "replied",
-                        evidence.Subject(org_id, vault.recipient_id, document_id,
+                        evidence.Subject(org_id, recipient_id, document_id,
                                          sealed.ciphertext_sha256),
-                        now, auth=vault.auth, details={"reply": reply_id, "kind": kind})
-        webhooks.emit_document_event(s, "replied", org_id, vault.recipient_id, document_id,
-                                     now, reply_id=reply_id, kind=kind)
+                        now, auth=vault.auth,
+                        details={"reply": reply_id, "kind": kind, **delegate})
+        webhooks.emit_document_event(s, "replied", org_id, recipient_id, document_id,
+                                     now, reply_id=reply_id, kind=kind,
+                                     **({"by_delegate": True} if delegate else {}))
         on_hold = put_on_hold(s, case_id, now) if case_id else False
         s.execute(delete(PendingBlob).where(PendingBlob.blob_key == blob_key))
         uow.commit()

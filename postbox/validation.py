@@ -63,6 +63,20 @@ def filename(value: str) -> str:
     return base
 
 
+EXTENSIONS = {"application/pdf": (".pdf",), "image/png": (".png",),
+              "image/jpeg": (".jpg", ".jpeg")}
+
+
+def shown_filename(name: str, content_type: str) -> str:
+    """The name a document is shown and downloaded under: its extension always matches the
+    type its content was accepted as (ASVS 5.2.2), so "invoice.exe" holding a PDF is handed
+    over as "invoice.exe.pdf" and no program is chosen by a sender's misleading name."""
+    allowed = EXTENSIONS.get(content_type)
+    if not allowed or name.lower().endswith(allowed):
+        return name
+    return name + allowed[0]
+
+
 def pin(value: str) -> str:
     """6-12 ASCII digits, not a repeat, a run or a short repeated pattern."""
     if not isinstance(value, str) or not re.fullmatch(r"[0-9]{6,12}", value):

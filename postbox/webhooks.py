@@ -39,7 +39,8 @@ from postbox.evidence import utc_stamp
 from postbox.models import Outbox, RecipientLink, WebhookEndpoint, new_id
 from postbox.orgs import find_org
 
-EVENT_TYPES = ("consigned", "notified", "notice_failed", "retrieved", "held", "replied")
+EVENT_TYPES = ("consigned", "notified", "notice_failed", "retrieved", "held", "replied",
+               "print_queued")
 SECRET_PREFIX = "whsec_"
 SEAL_PURPOSE = "webhook-secret"
 TOLERANCE_S = 300

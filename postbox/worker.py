@@ -23,7 +23,14 @@ from datetime import timedelta
 from sqlalchemy.exc import SQLAlchemyError
 
 from postbox import (
-    batch_settle, batches, checkpoints, notices, outbox, reminders, webhook_delivery,
+    batch_settle,
+    batches,
+    checkpoints,
+    escalation,
+    notices,
+    outbox,
+    reminders,
+    webhook_delivery,
 )
 from postbox.bootstrap import Postbox
 from postbox.mail import Mailer, open_mailer
@@ -36,17 +43,24 @@ PURGE_EVERY_S = 3600
 KEEP_DONE_DAYS = 30
 
 
+ManyHandler = Callable[[outbox.Context, list[outbox.Job]], None]
+
+
 @dataclass(frozen=True)
 class Kind:
     run: Handler
     on_dead: DeadHook | None = None
+    # Optional: the claimed jobs of this kind together, in one transaction; if that fails,
+    # each job runs alone through ``run`` (so one bad job cannot hold up the others).
+    run_many: ManyHandler | None = None
 
 
 def default_kinds() -> dict[str, Kind]:
     return {
-        "notice": Kind(notices.handle_notice),
+        "notice": Kind(notices.handle_notice, run_many=notices.handle_notices),
         notices.MAIL_KIND: Kind(notices.handle_mail, notices.mail_gave_up),
         reminders.KIND: Kind(reminders.handle_reminder),
+        escalation.KIND: Kind(escalation.handle_step),
         "webhook": Kind(webhook_delivery.handle_delivery),
         "org_alert": Kind(webhook_delivery.handle_alert),
         batches.SETTLE_JOB: Kind(batch_settle.handle_job),  # close/cancel continue here
@@ -61,7 +75,7 @@ def owner_name() -> str:
 class Worker:
     def __init__(self, pb: Postbox, *, mailer: Mailer | None = None,
                  kinds: Mapping[str, Kind] | None = None, rng: random.Random | None = None,
-                 owner: str | None = None, batch: int = 10) -> None:
+                 owner: str | None = None, batch: int = 32) -> None:
         self.pb = pb
         self.owner = owner or owner_name()
         self.batch = batch
@@ -79,7 +93,7 @@ class Worker:
         """Claim one batch of due jobs and run them; the number claimed."""
         jobs = outbox.claim(self.pb, self.owner, limit=self.batch)
         half = timedelta(seconds=self.pb.settings.outbox_lease_s / 2)
-        for job in jobs:
+        for job in self._run_grouped(jobs):
             if self.pb.clock.now() > job.leased_until - half:
                 # Long batch: extend the lease before starting, or leave the job to others.
                 renewed = outbox.renew(self.pb, job)
@@ -88,6 +102,27 @@ class Worker:
                 job = renewed
             self.run_job(job)
         return len(jobs)
+
+    def _run_grouped(self, jobs: list[outbox.Job]) -> list[outbox.Job]:
+        """Run the kinds that take many jobs at once; the jobs left for one-by-one."""
+        alone: list[outbox.Job] = []
+        groups: dict[str, list[outbox.Job]] = {}
+        for job in jobs:
+            kind = self.kinds.get(job.kind)
+            if kind is not None and kind.run_many is not None:
+                groups.setdefault(job.kind, []).append(job)
+            else:
+                alone.append(job)
+        for name, group in groups.items():
+            run_many = self.kinds[name].run_many
+            assert run_many is not None  # grouped above
+            try:
+                run_many(self.ctx, group) if len(group) > 1 else self.run_job(group[0])
+            except Exception as exc:  # e.g. a deadlock or one bad job: retry them one by one
+                log.warning("%d %s jobs together failed (%s); running them one by one",
+                            len(group), name, type(exc).__name__)
+                alone.extend(group)
+        return alone
 
     def run_job(self, job: outbox.Job) -> None:
         kind = self.kinds.get(job.kind)

@@ -5,9 +5,9 @@ SigV4, Content-MD5 on every upload (which Object Lock requires), and botocore's 
 default CRC checksums switched off because several S3-compatible servers reject them.
 
 Why spool: S3 fixes user metadata when an upload starts, but the SHA-256 is known only after
-the last byte. So ``put`` first copies the stream into a spool that stays in memory up to
-``multipart_threshold`` and goes to a temp file beyond it, hashing on the way; then it sends
-one PutObject, or a multipart upload read back one part at a time. Memory stays bounded by
+the last byte. So ``put`` first reads the stream, hashing on the way, into memory up to
+``multipart_threshold`` (then one PutObject) and beyond it into a spool on local disk (then a
+multipart upload read back one part at a time). Memory stays bounded by
 one part, ``stat`` is one HEAD (``x-amz-meta-sha256``), the metadata is immutable under
 Object Lock, and a failing caller stream never reaches the server. The cost is local disk
 equal to the blob size (``spool_dir``) while a large put runs.
@@ -22,7 +22,7 @@ import hashlib
 import math
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
-from tempfile import SpooledTemporaryFile
+from tempfile import TemporaryFile
 from typing import IO, Any, BinaryIO, Literal
 
 import boto3
@@ -30,6 +30,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from storage.base import (
+    CHUNK_SIZE,
     BlobStat,
     copy_with_digest,
     is_valid_key,
@@ -123,7 +124,34 @@ class S3Store:
 
     def put(self, key: str, stream: BinaryIO) -> BlobStat:
         validate_key(key)
-        with SpooledTemporaryFile(max_size=self.multipart_threshold, dir=self._spool_dir) as spool:
+        # Most blobs fit one PutObject: gather them in memory (as the spool would, up to the
+        # same threshold), hashing on the way, so the bytes are not copied and read again.
+        pieces: list[bytes] = []
+        size, sha256 = 0, hashlib.sha256()
+        md5 = hashlib.md5(usedforsecurity=False)  # transfer integrity (Content-MD5), not security
+        while size <= self.multipart_threshold and (piece := stream.read(CHUNK_SIZE)):
+            pieces.append(piece)
+            size += len(piece)
+            sha256.update(piece)
+            md5.update(piece)
+        if size > self.multipart_threshold:
+            return self._put_spooled(key, pieces, stream)
+        stat = BlobStat(size=size, sha256=sha256.hexdigest())
+        with self._errors(key):
+            self.client.put_object(Bucket=self.bucket, Key=key, Body=b"".join(pieces),
+                                   ContentMD5=base64.b64encode(md5.digest()).decode(),
+                                   **self._extra(stat))
+        return stat
+
+    def _extra(self, stat: BlobStat) -> dict[str, Any]:
+        return {"Metadata": {"sha256": stat.sha256},
+                "ContentType": "application/octet-stream", **self._lock_args()}
+
+    def _put_spooled(self, key: str, head: list[bytes], stream: BinaryIO) -> BlobStat:
+        """A blob over the threshold: spool it to local disk (it would not stay in memory
+        anyway), then upload it in parts. ``head`` is what was read already."""
+        head.reverse()  # handed on (and freed) piece by piece
+        with TemporaryFile(dir=self._spool_dir) as spool:
             def write(chunk: bytes) -> None:
                 try:
                     spool.write(chunk)
@@ -131,17 +159,15 @@ class S3Store:
                     cls = StorageFull if exc.errno == errno.ENOSPC else StorageError
                     raise cls(f"cannot spool {key!r} to local disk: {exc.strerror}") from exc
 
-            stat = copy_with_digest(stream, write)
+            class _Rest:  # what was read already, then the rest of the stream
+                @staticmethod
+                def read(n: int) -> bytes:
+                    return head.pop() if head else stream.read(n)
+
+            stat = copy_with_digest(_Rest, write)  # type: ignore[arg-type]
             spool.seek(0)
-            extra = {"Metadata": {"sha256": stat.sha256},
-                     "ContentType": "application/octet-stream", **self._lock_args()}
             with self._errors(key):
-                if stat.size <= self.multipart_threshold:
-                    body = spool.read()
-                    self.client.put_object(Bucket=self.bucket, Key=key, Body=body,
-                                           ContentMD5=_md5(body), **extra)
-                else:
-                    self._put_multipart(key, spool, stat.size, extra)
+                self._put_multipart(key, spool, stat.size, self._extra(stat))
         return stat
 
     def _put_multipart(self, key: str, spool: IO[bytes], size: int, extra: dict[str, Any]) -> None:

@@ -65,6 +65,7 @@ def create_app(pb: Postbox | None = None, test_config: dict[str, Any] | None = N
     sessions.init_app(app)
     errors.init_app(app)
     observability.init_app(app, log_format=app.config.get("POSTBOX_LOG_FORMAT", "text"))
+    from web import overload; overload.init_app(app, pb.settings.max_inflight, pb.settings.argon2_max_concurrency)  # noqa: E702,E501
 
     from web.portal import bp as portal
 
@@ -80,6 +81,8 @@ def create_app(pb: Postbox | None = None, test_config: dict[str, Any] | None = N
     register_api(app, pb)  # first: the webhooks API shares its per-token rate limit
     register_webhooks_api(app, pb)
     register_log_api(app, pb)
+    from web.api_delegation import register_delegation_api; register_delegation_api(app, pb)  # noqa: E702,E501
+    from web.api_policies import register_policies_api; register_policies_api(app, pb)  # noqa: E702
 
     if pb.settings.public_url.startswith("http://"):
         log.warning(

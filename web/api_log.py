@@ -105,7 +105,7 @@ def _int_arg(name: str, default: int | None = None) -> int:
         if default is None:
             raise Problem("invalid-input", f"the query parameter {name} is required")
         return default
-    if not raw.isdigit() or len(raw) > 19:
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 19:  # not "²", which int() refuses
         raise Problem("invalid-input", f"{name} must be a non-negative integer")
     return int(raw)
 

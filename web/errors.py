@@ -7,6 +7,7 @@ page carries a reference id that is also in the log, and never a traceback.
 from __future__ import annotations
 
 import logging
+import re
 import secrets
 from dataclasses import dataclass
 
@@ -134,6 +135,15 @@ def describe(exc: PostboxError) -> tuple[int, str]:
     return found.status, str(precise if precise is not None else found.text)
 
 
+_UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def loggable(text: str) -> str:
+    """Request data as it may appear in a log line: control characters (CR, LF, ESC, NUL,
+    line separators) escaped, so a crafted path cannot forge or hide log records."""
+    return _UNPRINTABLE.sub(lambda m: ascii(m.group())[1:-1], text)
+
+
 def new_reference() -> str:
     raw = secrets.token_hex(4).upper()
     return f"{raw[:4]}-{raw[4:]}"
@@ -154,15 +164,15 @@ def _domain(exc: PostboxError) -> Response | tuple[str, int]:
     status, text = describe(exc)
     reference = new_reference()
     level = logging.ERROR if status >= 500 else logging.INFO
-    log.log(level, "ref=%s %s %s -> %s %s: %s", reference, request.method, request.path,
-            status, type(exc).__name__, exc)
+    log.log(level, "ref=%s %s %s -> %s %s: %s", reference, request.method,
+            loggable(request.path), status, type(exc).__name__, loggable(str(exc)))
     return render_error(status, text, reference)
 
 
 def _csrf(exc: CSRFError) -> tuple[str, int]:
     reference = new_reference()
-    log.info("ref=%s %s %s -> 400 CSRF: %s", reference, request.method, request.path,
-             exc.description)
+    log.info("ref=%s %s %s -> 400 CSRF: %s", reference, request.method,
+             loggable(request.path), exc.description)
     return render_error(400, _("This form has expired or did not come from this site. Go "
                                "back, reload the page and try again."), reference)
 
@@ -172,15 +182,15 @@ def _http(exc: HTTPException) -> tuple[str, int] | HTTPException:
     if status < 400:
         return exc
     reference = new_reference()
-    log.info("ref=%s %s %s -> %s", reference, request.method, request.path, status)
+    log.info("ref=%s %s %s -> %s", reference, request.method, loggable(request.path), status)
     return render_error(status, str(HTTP_TEXT.get(status, HTTP_TEXT[500 if status >= 500
                                                                      else 400])), reference)
 
 
 def _unexpected(exc: Exception) -> tuple[str, int]:
     reference = new_reference()
-    log.error("ref=%s unhandled error on %s %s", reference, request.method, request.path,
-              exc_info=exc)
+    log.error("ref=%s unhandled error on %s %s", reference, request.method,
+              loggable(request.path), exc_info=exc)
     return render_error(500, str(HTTP_TEXT[500]), reference)
 
 

@@ -14,7 +14,7 @@ from flask_babel import gettext as _
 
 LANGUAGES = {"en": "English", "de": "Deutsch"}
 DEFAULT = "en"
-COOKIE = "postbox-lang"
+COOKIE = "postbox-lang"  # "__Host-postbox-lang" whenever cookies are Secure (ASVS 3.3.1/3.3.3)
 COOKIE_AGE = 365 * 24 * 3600
 
 
@@ -22,16 +22,23 @@ def select_locale() -> str:
     asked = request.args.get("lang")
     if asked in LANGUAGES:
         return asked
-    kept = request.cookies.get(COOKIE)
+    kept = request.cookies.get(cookie_name())
     if kept in LANGUAGES:
         return kept
     return request.accept_languages.best_match(list(LANGUAGES)) or DEFAULT
 
 
+def cookie_name() -> str:
+    """The __Host- prefix binds the cookie to this host over a secure channel (no Domain,
+    Path=/), so a sibling domain cannot plant a language for us."""
+    return f"__Host-{COOKIE}" if current_app.config["SESSION_COOKIE_SECURE"] else COOKIE
+
+
 def _remember(response: Response) -> Response:
     asked = request.args.get("lang")
-    if asked in LANGUAGES and request.cookies.get(COOKIE) != asked:
-        response.set_cookie(COOKIE, asked, max_age=COOKIE_AGE, path="/", httponly=True,
+    name = cookie_name()
+    if asked in LANGUAGES and request.cookies.get(name) != asked:
+        response.set_cookie(name, asked, max_age=COOKIE_AGE, path="/", httponly=True,
                             secure=current_app.config["SESSION_COOKIE_SECURE"],
                             samesite="Lax")
     return response

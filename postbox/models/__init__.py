@@ -5,7 +5,9 @@ the migrated schema identical.
 """
 from postbox.models.base import Base, UTCDateTime, new_id, utcnow
 from postbox.models.batches import BATCH_STATES, ITEM_STATES, Batch, BatchItem
+from postbox.models.delegation import DelegateRetrieval, DelegateStanza, DelegationGrant
 from postbox.models.documents import Case, Document, PendingBlob
+from postbox.models.escalation import DocumentEscalation, EscalationPolicy, PrintJob
 from postbox.models.evidence import Evidence, SigningKey
 from postbox.models.log import LogCheckpoint, LogCosignature, LogState, LogTile, LogWitness
 from postbox.models.notices import (
@@ -45,7 +47,12 @@ __all__ = [
     "Batch",
     "BatchItem",
     "Case",
+    "DelegateRetrieval",
+    "DelegateStanza",
+    "DelegationGrant",
     "Document",
+    "DocumentEscalation",
+    "EscalationPolicy",
     "Evidence",
     "LogCheckpoint",
     "LogCosignature",
@@ -58,6 +65,7 @@ __all__ = [
     "Organisation",
     "Outbox",
     "PendingBlob",
+    "PrintJob",
     "Recipient",
     "RecipientLink",
     "ReminderPolicy",

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from postbox.models.base import Base, check_in, created_column, defaulted, id_column, ref_column
 
-NOTICE_REASONS = ("arrival", "message", "reminder")
+NOTICE_REASONS = ("arrival", "message", "reminder", "delegate_open")
 NOTICE_ITEM_STATES = ("waiting", "sent", "failed", "cancelled")
 
 
@@ -33,7 +33,8 @@ class NoticeState(Base):
 
 
 class NoticeItem(Base):
-    """One reason to tell a recipient (a document arrived, a message, a reminder).
+    """One reason to tell a recipient (a document arrived, a message, a reminder, a delegate
+    opened one of their documents).
 
     ``id`` is the id of the outbox job that caused it, so a replayed job adds nothing.
     ``job_id`` names the notice e-mail job that covers it, fixed once that job starts.

@@ -19,6 +19,9 @@ class Outbox(Base):
     __tablename__ = "outbox"
     __table_args__ = (
         Index("ix_outbox_status_run_after", "status", "run_after"),
+        # "this document's reminders" by key prefix: LIKE 'x%' on PostgreSQL (migration 0011)
+        Index("ix_outbox_dedupe_key_pattern", "dedupe_key",
+              postgresql_ops={"dedupe_key": "text_pattern_ops"}),
         check_in("status", OUTBOX_STATUSES),
     )
 

@@ -33,6 +33,7 @@ from postbox.auth import Vault
 from postbox.bootstrap import Postbox
 from postbox.errors import ConfigError, NotFound
 from postbox.models import (
+    DelegateRetrieval,
     Document,
     Evidence,
     Organisation,
@@ -163,7 +164,10 @@ class BundleStream:
         query = (select(Evidence.leaf_index, Evidence.body, Evidence.signature,
                         Evidence.countersignature, Evidence.org_id, Evidence.recipient_id,
                         Evidence.document_id, Recipient.ed25519_public)
-                 .outerjoin(Recipient, and_(Recipient.id == Evidence.recipient_id,
+                 # A delegate's open is countersigned by the delegate (postbox/delegation*.py).
+                 .outerjoin(DelegateRetrieval, DelegateRetrieval.evidence_id == Evidence.id)
+                 .outerjoin(Recipient, and_(Recipient.id == func.coalesce(
+                     DelegateRetrieval.delegate_id, Evidence.recipient_id),
                                             Evidence.countersignature.is_not(None)))
                  .where(condition(self.selection),
                         Evidence.leaf_index < self.checkpoint.size)

@@ -153,3 +153,30 @@ def test_default_writes_eml_files_named_by_message_id(pb, org, make_worker) -> N
     assert path.name == f"{job.id}.notice@localhost.eml"
     assert path.stat().st_mode & 0o077 == 0
     assert b"1 new document" in path.read_bytes()
+
+
+def test_a_delegates_open_tells_the_owner_without_naming_the_document(pb, org, smtp_server,
+                                                                      smtp_worker) -> None:
+    """The owner learns that someone they trusted opened post; the e-mail names no document."""
+    rid = invite(pb, org, "C-1", "olga@example.org")
+    doc = send(pb, org, "C-1", subject=CANARY_SUBJECT, filename=CANARY_FILE, text=CANARY_TEXT)
+    smtp_worker.drain()
+    assert len(smtp_server.messages) == 1  # the arrival
+    before = events(pb, doc).count("notified")
+    with pb.uow() as uow:
+        notices.enqueue_notice(uow.session, rid, doc, pb.clock.now(), reason="delegate_open")
+        uow.commit()
+    pb.clock.advance(seconds=pb.settings.notice_window_s + 1)
+    smtp_worker.drain()
+    [_, msg] = smtp_server.messages
+    assert msg["Subject"] == "Your postbox was used by someone you gave access to"
+    plain, html = parts(msg)
+    assert "opened 1 document" in plain and "history" in html
+    assert CANARY_SUBJECT not in plain + html and CANARY_FILE not in plain + html
+    assert not LINKISH.search(plain)
+    assert events(pb, doc).count("notified") == before + 1  # the owner's chain shows it
+
+
+def test_enqueue_refuses_an_unknown_reason(pb, org) -> None:
+    with pb.uow() as uow, pytest.raises(ValueError):
+        notices.enqueue_notice(uow.session, "x", "y", pb.clock.now(), reason="reminder")

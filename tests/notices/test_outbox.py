@@ -94,3 +94,50 @@ def test_two_workers_share_2000_jobs_on_postgresql(pb, settings, clock) -> None:
         left = uow.session.scalar(select(func.count()).select_from(Outbox)
                                   .where(Outbox.status != "done"))
     assert left == 0  # none left behind
+
+
+def test_kinds_that_take_many_jobs_get_them_together_and_alone_after_a_failure(pb) -> None:
+    _add(pb, 5, kind="many")
+    calls: list[int] = []
+
+    def run_many(ctx, group) -> None:  # type: ignore[no-untyped-def]
+        calls.append(len(group))
+        outbox.finish_many(ctx.pb, [(job, lambda s: None) for job in group])
+
+    worker = Worker(pb, kinds={"many": Kind(lambda ctx, job: None, run_many=run_many)})
+    assert worker.run_once() == 5 and calls == [5]
+    assert {j.status for j in jobs(pb, "many")} == {"done"}
+
+    # A group that fails (say, a deadlock) is rolled back and each job runs alone.
+    _add(pb, 3, kind="flaky")
+    alone: list[str] = []
+
+    def broken(ctx, group) -> None:  # type: ignore[no-untyped-def]
+        outbox.finish_many(ctx.pb, [(job, lambda s: None) for job in group[:1]] + [
+            (group[1], lambda s: 1 / 0)])
+
+    def one(ctx, job) -> None:  # type: ignore[no-untyped-def]
+        alone.append(job.id)
+        outbox.finish(ctx.pb, job)
+
+    worker = Worker(pb, kinds={"flaky": Kind(one, run_many=broken)})
+    assert worker.run_once() == 3
+    assert len(alone) == 3 and {j.status for j in jobs(pb, "flaky")} == {"done"}
+
+
+def test_a_batch_of_arrivals_becomes_notice_items_in_one_go(pb, org, make_worker) -> None:
+    from postbox.models import NoticeItem
+
+    from .conftest import invite, send
+
+    for ext, email in (("A-1", "a@example.org"), ("B-1", "b@example.org")):
+        invite(pb, org, ext, email)
+    docs = [send(pb, org, ext) for ext in ("A-1", "B-1", "A-1", "B-1", "A-1")]
+    worker = make_worker()
+    assert worker.run_once() == 5  # the five arrival causes, claimed and run together
+    with pb.uow() as uow:
+        items = list(uow.session.scalars(select(NoticeItem.document_id)))
+        mails = uow.session.scalar(select(func.count()).select_from(Outbox).where(
+            Outbox.kind == "notice_mail")) or 0
+    assert sorted(items) == sorted(docs)
+    assert mails == 2  # one coalesced notice per recipient

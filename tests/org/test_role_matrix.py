@@ -13,7 +13,8 @@ import re
 import pytest
 from flask import Flask
 
-from postbox import batches, cases, delivery, orgs, recipients, staff
+from postbox import batches, cases, delivery, orgs, print_queue, recipients, staff
+from postbox.models import Document
 from tests.fixtures.postbox import pdf_bytes
 from tests.org.helpers import csrf_token, login
 
@@ -38,6 +39,8 @@ EXPECTED: dict[str, str | frozenset[str]] = {
     "org.settings_invite_revoke": ADMIN,
     "org.settings_webhooks": ADMIN, "org.settings_webhook_delete": ADMIN,
     "org.settings_webhook_enable": ADMIN,
+    "org.print_list": SENDING, "org.print_download": SENDING, "org.print_done": SENDING,
+    "org.print_dismiss_confirm": SENDING, "org.print_dismiss": SENDING,
 }
 
 
@@ -56,7 +59,12 @@ def _sample(pb, org: str) -> dict[str, str]:
                            "hello.pdf", case="CASE-1")
     cases.hold(pb, org, "CASE-1", "test")
     batch = batches.create_batch(pb, orgs.get_org(pb, org).id, reference="Sample batch")
-    return {"batch_id": batch.id, "document_id": doc.document_id, "seq": "1",
+    with pb.uow() as uow:  # a print queue entry, as the escalation's print step makes one
+        print_queue.enqueue(uow.session, pb.keys, uow.session.get(Document, doc.document_id),
+                            14, pb.clock.now())
+        uow.commit()
+    entry = print_queue.list_entries(pb, org)[0].id
+    return {"batch_id": batch.id, "document_id": doc.document_id, "seq": "1", "entry": entry,
             "token_id": "0" * 32, "staff_id": "0" * 32, "invite_id": "0" * 32,
             "endpoint_id": "0" * 32, "action": "release"}
 
@@ -71,9 +79,9 @@ def _requests(app: Flask, params: dict[str, str]) -> list[tuple[str, str, str]]:
         for name in rule.arguments:
             path = re.sub(rf"<(?:\w+:)?{name}>", params[name], path)
         for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
-            found.append((rule.endpoint, method, path + ("?case=CASE-1"
-                                                         if rule.endpoint == "org.hold_confirm"
-                                                         else "")))
+            query = {"org.hold_confirm": "?case=CASE-1",
+                     "org.print_dismiss_confirm": f"?entry={params['entry']}"}
+            found.append((rule.endpoint, method, path + query.get(rule.endpoint, "")))
     # Logging out ends the session the rest of the walk needs: do it last.
     return sorted(found, key=lambda r: (r[0] == "org.logout", r))
 

@@ -2,7 +2,8 @@
 
 - I1 every committed document's blob exists and matches its recorded ciphertext hash; no blob
   is stored that nothing references and no delivery intent covers (``postbox.integrity``).
-- I2 every batch item ends consigned, held, unreachable or rejected with a reason (hook).
+- I2 every item of a settled batch ends consigned, held, unreachable or rejected (consigned and
+  held with their document, rejected with a reason).
 - I3 every recipient gets exactly the notices the policy says (hook).
 - I4 no canary (plaintext, PIN, TOTP secret, token) in any blob, file under the given folders
   (instance folder, temp and spool folders, log files, .eml files) or captured log text.
@@ -49,7 +50,15 @@ from crypto.signing import verify_countersignature, verify_evidence
 from postbox.bootstrap import Postbox
 from postbox.db import current_revision, head_revision
 from postbox.integrity import check_storage
-from postbox.models import Base, Document, Evidence, Recipient, SigningKey
+from postbox.models import (
+    Base,
+    Batch,
+    BatchItem,
+    Document,
+    Evidence,
+    Recipient,
+    SigningKey,
+)
 from storage.base import BlobStore
 
 NAMES = ("I1", "I2", "I3", "I4", "I5", "I6")
@@ -408,7 +417,47 @@ def database_integrity(world: World) -> Iterator[Violation]:
         yield Violation("I6", f"schema at revision {current}, code expects {head}")
 
 
-# -- I2, I3: hooks ----------------------------------------------------------------------------
-# Batches (I2) and notices (I3) do not exist yet. Their suites add checks with
-# ``@invariant("I2")`` / ``@invariant("I3")`` in tests/reliability/checks_*.py; until then these
-# invariants hold vacuously and ``default_invariants().checks("I2")`` is empty.
+# -- I2 ---------------------------------------------------------------------------------------
+
+# Where a batch item may end, by the state of its batch once that batch is settled.
+SETTLED_ITEM = {"delivered": {"consigned", "held", "unreachable", "rejected"},
+                "cancelled": {"cancelled", "consigned", "held", "unreachable", "rejected"}}
+NEEDS_DOCUMENT = ("consigned", "held")
+NEEDS_REASON = ("rejected",)  # "unreachable" is its own reason: no postbox to put it in
+
+
+@invariant("I2")
+def batch_items_settled(world: World) -> Iterator[Violation]:
+    """Every item of a settled batch (delivered or cancelled) ends consigned, held,
+    unreachable or rejected (or cancelled, in a cancelled batch); consigned and held items
+    have their document, rejected ones a reason. Batches a scenario names in
+    ``world.extra["settled_batches"]`` must be settled; open ones are left alone otherwise."""
+    must_settle = set(world.extra.get("settled_batches", ()))
+    with world.pb.uow() as uow:
+        s = uow.session
+        states = dict(s.execute(select(Batch.id, Batch.state)).all())
+        for batch_id in sorted(must_settle - set(states)):
+            yield Violation("I2", f"batch {batch_id} does not exist")
+        for batch_id, state in sorted(states.items()):
+            if state not in SETTLED_ITEM:
+                if batch_id in must_settle:
+                    yield Violation("I2", f"batch {batch_id} is still {state}")
+                continue
+            rows = s.execute(select(BatchItem.seq, BatchItem.status, BatchItem.reason,
+                                    BatchItem.document_id, Document.id)
+                             .outerjoin(Document, Document.id == BatchItem.document_id)
+                             .where(BatchItem.batch_id == batch_id)
+                             .order_by(BatchItem.seq))
+            for seq, status, reason, document_id, found in rows:
+                where = f"batch {batch_id} ({state}) item {seq}"
+                if status not in SETTLED_ITEM[state]:
+                    yield Violation("I2", f"{where} ended {status!r}")
+                elif status in NEEDS_DOCUMENT and (document_id is None or found is None):
+                    yield Violation("I2", f"{where} is {status} without its document")
+                elif status in NEEDS_REASON and not (reason or "").strip():
+                    yield Violation("I2", f"{where} is {status} without a reason")
+
+
+# -- I3: hook ---------------------------------------------------------------------------------
+# Notices (I3) are proven in tests/notices; a checker joins with ``@invariant("I3")`` in
+# tests/reliability/checks_*.py; until then I3 holds vacuously.

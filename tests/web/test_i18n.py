@@ -32,8 +32,8 @@ def test_switch_is_remembered(client) -> None:
     response = client.get("/login?lang=de")
     assert "Bei Ihrem Postfach anmelden" in response.get_data(as_text=True)
     cookie = next(h for h in response.headers.getlist("Set-Cookie")
-                  if h.startswith("postbox-lang="))
-    assert "postbox-lang=de" in cookie and "HttpOnly" in cookie
+                  if h.startswith("__Host-postbox-lang="))
+    assert "__Host-postbox-lang=de" in cookie and "HttpOnly" in cookie and "Secure" in cookie
     assert "Postfach aktivieren" in client.get("/activate").get_data(as_text=True)
     assert "Log in to your postbox" in client.get("/login?lang=en").get_data(as_text=True)
     assert "Log in to your postbox" in client.get("/login").get_data(as_text=True)

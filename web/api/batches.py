@@ -15,7 +15,10 @@ from typing import IO, Any, BinaryIO, cast
 from flask import Response, current_app, jsonify, request, stream_with_context
 
 from postbox import batch_items, batch_settle, batches, printing
-from postbox.errors import PostboxError, StorageProblem
+from postbox.batch_items import ItemResult
+from postbox.bootstrap import Postbox
+from postbox.errors import DatabaseProblem, PostboxError, StorageProblem
+from postbox.ingest_items import ItemChunk
 from postbox.tracking import STATUSES
 from web.api import bp, render
 from web.api.access import body_limit, identity, postbox, roles
@@ -65,11 +68,26 @@ def status(batch_id: str) -> Response:
 @body_limit("API_MAX_BATCH_REQUEST_BYTES")
 def add_items(batch_id: str) -> Response:
     pb, org_id = postbox(), identity().org_id
-    state = batches.state_of(pb, org_id, batch_id)  # 404 and 409 before the body is read
-    if state != "open":
-        raise batches.BatchNotOpen(f"this batch is {state}; it takes no more items")
+    chunk = ItemChunk(pb, org_id, batch_id)  # 404 and 409 before the body is read
     most = int(current_app.config["API_MAX_ITEMS_PER_REQUEST"])
     outcomes: list[dict[str, object]] = []
+    keys: dict[int, str | None] = {}  # items whose rows the chunk writes at the end
+    try:
+        _add_items(pb, org_id, batch_id, chunk, most, outcomes, keys)
+    finally:
+        # Also when the request fails midway: what was stored is written and reported.
+        for index, done in chunk.finish().items():
+            if index >= len(outcomes):  # failed before its outcome was listed: not reported
+                continue
+            outcomes[index] = (render.outcome(index, keys[index], done)
+                               if isinstance(done, ItemResult) else
+                               render.outcome(index, keys[index],
+                                              problem=body(kind_of(done), str(done))))
+    return jsonify({"batch_id": batch_id, "items": outcomes})
+
+
+def _add_items(pb: Postbox, org_id: str, batch_id: str, chunk: ItemChunk, most: int,
+               outcomes: list[dict[str, object]], keys: dict[int, str | None]) -> None:
     pending: bytes | None = None
     for part in request_parts(max_parts=2 * most):
         if part.name == "item" and pending is None:
@@ -83,11 +101,14 @@ def add_items(batch_id: str) -> Response:
         try:
             data = json_object(raw, "item")
             key = data["key"] if isinstance(data.get("key"), str) else None
+            chunk.at(index)
             result = batch_items.add_item(pb, org_id, batch_id, _item(data, part.filename),
-                                          cast(BinaryIO, part))
+                                          cast(BinaryIO, part), chunk)
+            if result is None:  # written with the chunk; its outcome comes at the end
+                keys[index] = key
             outcomes.append(render.outcome(index, key, result))
-        except StorageProblem:
-            raise  # the store is down: stop here; the client retries the whole request
+        except (StorageProblem, DatabaseProblem):
+            raise  # the store or database is down: stop here; the client retries the request
         except ApiProblem as exc:
             outcomes.append(render.outcome(index, key, problem=body(exc.kind, exc.detail)))
         except PostboxError as exc:
@@ -95,7 +116,6 @@ def add_items(batch_id: str) -> Response:
     if pending is not None:
         raise ApiProblem("malformed-request", "the last 'item' part has no 'file' part",
                          items=outcomes)
-    return jsonify({"batch_id": batch_id, "items": outcomes})
 
 
 def _item(data: dict[str, Any], filename: str | None) -> batch_items.ItemInput:

@@ -22,6 +22,7 @@ from werkzeug.sansio.multipart import (
     MultipartDecoder,
     NeedData,
     Preamble,
+    State,
 )
 
 from web.api.problems import ApiProblem
@@ -62,7 +63,9 @@ class Part(io.RawIOBase):
 
     def read_all(self, limit: int) -> bytes:
         """The whole (small) part, refused beyond ``limit`` bytes."""
-        data = self.read(limit + 1)
+        data = b""  # read() gives one piece at a time: gather up to limit + 1 bytes
+        while len(data) <= limit and (piece := self.read(limit + 1 - len(data))):
+            data += piece
         if len(data) > limit:
             raise ApiProblem("invalid-input", f"the {self.name!r} part is longer than {limit} "
                              "bytes")
@@ -87,6 +90,10 @@ class MultipartReader:
                                  "too large") from None
             if not isinstance(event, NeedData):
                 return event
+            if self._decoder.state == State.EPILOGUE:
+                # The closing boundary has arrived: the parts are complete, so do not wait for
+                # (or fail on) an epilogue a lying Content-Length announces but never sends.
+                return Epilogue(data=b"")
             if self._done:  # the decoder wants more, but the body has ended
                 raise ApiProblem("malformed-request", "the multipart body is cut short")
             chunk = self._src.read(PIECE)  # over the size limit: werkzeug's 413

@@ -20,9 +20,22 @@ def json_body() -> dict[str, Any]:
     return json_object(request.get_data(cache=False), "the body")
 
 
+def _unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    found = dict(pairs)
+    if len(found) != len(pairs):  # parsers disagree on which duplicate wins: refuse them
+        raise ValueError("duplicate key")
+    return found
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")  # NaN, Infinity: Python accepts them, RFC 8259 not
+
+
 def json_object(raw: bytes | str, what: str) -> dict[str, Any]:
     try:
-        value = json.loads(raw)
+        # UTF-8 only (RFC 8259): json.loads would guess UTF-16/32 from bytes and skip a BOM.
+        text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
+        value = json.loads(text, object_pairs_hook=_unique, parse_constant=_no_constant)
     except (ValueError, RecursionError):
         raise ApiProblem("malformed-request", f"{what} is not valid JSON (UTF-8)") from None
     if not isinstance(value, dict):

@@ -45,9 +45,13 @@ KINDS: dict[str, tuple[int, str]] = {
     "rate-limited": (429, "Too many requests"),
     "document-unreadable": (502, "A stored document failed its integrity check"),
     "storage-unavailable": (503, "The document store is unavailable; retry later"),
+    "database-unavailable": (503, "The database is unavailable; retry later"),
+    "storage-full": (507, "The document store has no space left"),
+    "database-full": (507, "The database has no space left"),
     "config": (500, "The service is misconfigured"),
     "error": (500, "Internal error"),
 }
+RETRYABLE = ("storage-unavailable", "database-unavailable")
 BY_STATUS = {400: "malformed-request", 401: "unauthorized", 403: "forbidden", 404: "not-found",
              405: "method-not-allowed", 406: "not-acceptable", 409: "conflict",
              413: "request-too-large", 415: "unsupported-media-type", 429: "rate-limited"}
@@ -118,7 +122,7 @@ def _server_fault(kind: str, exc: BaseException) -> Response:
     log.error("ref=%s %s %s -> %s", reference, request.method, request.path, kind,
               exc_info=exc if kind == "error" else None)
     detail = str(exc) if isinstance(exc, PostboxError) else "Something went wrong on our side."
-    headers = {"Retry-After": "30"} if kind == "storage-unavailable" else None
+    headers = {"Retry-After": "30"} if kind in RETRYABLE else None
     return problem(kind, f"{detail} (reference {reference})", headers,
                    instance=f"urn:postbox:incident:{reference}")
 

@@ -130,6 +130,7 @@ from web.org import (  # noqa: F401  (routes register on import)
     errors,
     holds,
     overview,
+    print_queue,
     settings,
 )
 

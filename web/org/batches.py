@@ -43,7 +43,7 @@ def batch(batch_id: str) -> str:
     status = request.args.get("status") or None
     if status is not None and status not in STATUSES:
         abort(400)
-    after = max(0, request.args.get("after", 0, type=int) or 0)
+    after = min(max(0, request.args.get("after", 0, type=int) or 0), 2**31 - 1)  # no overflow
     view = batches.get_batch(postbox(), me().org_id, batch_id)
     page = batches.list_items(postbox(), me().org_id, batch_id, after=after, limit=PER_PAGE,
                               status=status)

@@ -32,7 +32,7 @@ def _query() -> search.DeliveryQuery:
 def compliance_search() -> tuple[str, int]:
     args = {k: request.args.get(k, "")[:200] for k in
             ("external_id", "document", "batch", "case", "since", "until")}
-    page = max(1, request.args.get("page", 1, type=int) or 1)
+    page = min(max(1, request.args.get("page", 1, type=int) or 1), 1_000_000)  # no overflow
     try:
         query = _query()
         results = search.find(postbox(), me().org_id, query, page, PER_PAGE)

@@ -16,7 +16,7 @@ from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
-from postbox import org_settings, staff, staff_sessions
+from postbox import org_settings, staff, staff_sessions, webhooks
 from postbox.errors import AccountLocked, PostboxError, SessionExpired
 from web import errors as app_errors
 from web.org import bp
@@ -84,7 +84,7 @@ BY_MESSAGE: dict[str, LazyString] = {
         "A webhook address starts with https:// and names a host."),
     "put no credentials in a webhook URL; verify the signature instead": _l(
         "Put no user name or password in a webhook address; check the signature instead."),
-    "events must be some of consigned, notified, notice_failed, retrieved, held, replied": _l(
+    f"events must be some of {', '.join(webhooks.EVENT_TYPES)}": _l(
         "Choose at least one event."),
     "at most 20 endpoints per organisation": _l(
         "An organisation can have at most 20 webhook endpoints."),

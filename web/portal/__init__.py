@@ -14,3 +14,5 @@ def _globals() -> dict[str, int]:
 
 
 from web.portal import access, mail, profile, replying  # noqa: F401  (routes register on import)
+from web.portal import delegation  # noqa: F401,E402  (power of attorney)
+from web.portal import export  # noqa: F401,E402  (routes register on import)

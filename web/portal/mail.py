@@ -27,6 +27,7 @@ from web.sessions import postbox, vault
 
 log = logging.getLogger("postbox.web")
 FOLDERS: dict[str, str] = {"inbox": "inbox", "archive": "archive", "deleted": "deleted"}
+MAX_PAGE = 1_000_000
 _UNSAFE_NAME = re.compile(r"[^A-Za-z0-9._ ()+-]")
 
 
@@ -37,7 +38,8 @@ def home() -> Redirect:
 
 def _folder(folder: reading.Folder) -> str:
     query = request.args.get("q", "").strip()[:200]
-    page = max(1, request.args.get("page", 1, type=int) or 1)
+    # Bounded: a huge page number would overflow the database's integer offset (a 500).
+    page = min(max(1, request.args.get("page", 1, type=int) or 1), MAX_PAGE)
     box = account.mailbox(postbox(), vault(), folder, query or None, page,
                           current_app.config["PORTAL_PER_PAGE"])
     return render_template("portal/folder.html", folder=folder, query=query,

@@ -24,7 +24,7 @@ Page = str | tuple[str, int] | Response
 @bp.get("/history")
 @login_required
 def history() -> str:
-    page = max(1, request.args.get("page", 1, type=int) or 1)
+    page = min(max(1, request.args.get("page", 1, type=int) or 1), 1_000_000)  # no overflow
     return render_template("portal/history.html",
                            history=account.history(postbox(), vault(), page))
 
