@@ -89,57 +89,91 @@ def _throttle(pb: Postbox, session: Session, identifier: str) -> LoginThrottle:
     return row
 
 
-def _unwrap(pb: Postbox, session: Session, recipient: Recipient, purpose: str,
-            secret: str) -> RecipientKeyPair | None:
-    """The keys, if ``secret`` opens the wrap; a wrap under a retired pepper is renewed."""
+@dataclass(frozen=True, repr=False)
+class _Wrap:
+    """What the expensive check needs, read before the transaction ends (it runs without one)."""
+
+    recipient_id: str
+    key_version: int
+    blob: bytes
+    salt: bytes
+    pepper_id: str | None
+    totp_sealed: bytes | None
+    totp_last_step: int | None
+
+
+def _wrap_of(session: Session, recipient: Recipient, purpose: str) -> _Wrap | None:
     wrapped = session.scalar(select(WrappedKey).where(
         WrappedKey.recipient_id == recipient.id, WrappedKey.purpose == purpose,
         WrappedKey.key_version == recipient.key_version))
     if wrapped is None:
         return None
+    return _Wrap(recipient.id, wrapped.key_version, bytes(wrapped.blob), bytes(wrapped.salt),
+                 wrapped.pepper_id, recipient.totp_secret_sealed, recipient.totp_last_step)
+
+
+def _unwrap(pb: Postbox, wrap: _Wrap, purpose: str, secret: str) -> RecipientKeyPair | None:
+    """The keys, if ``secret`` opens the wrap (Argon2id: run with no transaction open)."""
     try:
-        kek = pb.keys.kek(secret, salt=wrapped.salt, recipient_id=recipient.id,
-                          purpose=purpose, pepper_id=wrapped.pepper_id)
-        keys = unwrap_private_keys(wrapped.blob, kek, purpose=purpose,
-                                   recipient_id=recipient.id, key_version=wrapped.key_version)
+        kek = pb.keys.kek(secret, salt=wrap.salt, recipient_id=wrap.recipient_id,
+                          purpose=purpose, pepper_id=wrap.pepper_id)
+        return unwrap_private_keys(wrap.blob, kek, purpose=purpose,
+                                   recipient_id=wrap.recipient_id, key_version=wrap.key_version)
     except OpenError:
         return None
-    if wrapped.pepper_id not in (None, pb.keys.pepper_id):
-        _rewrap(pb, session, recipient, keys, purpose, secret)  # after a master-key rotation
-    return keys
 
 
-def _second_factor(pb: Postbox, recipient: Recipient, otp: str, now: datetime) -> int | None:
-    if recipient.totp_secret_sealed is None:
+def _second_factor(pb: Postbox, wrap: _Wrap, otp: str, now: datetime) -> int | None:
+    if wrap.totp_sealed is None:
         return None
-    secret = pb.keys.open("totp", recipient.id, recipient.totp_secret_sealed).decode()
-    return match_step(secret, otp, now=now.timestamp(), last_step=recipient.totp_last_step)
+    secret = pb.keys.open("totp", wrap.recipient_id, wrap.totp_sealed).decode()
+    return match_step(secret, otp, now=now.timestamp(), last_step=wrap.totp_last_step)
 
 
 def _check_factors(pb: Postbox, session: Session, identifier: str, secret: str, otp: str,
                    purpose: str) -> tuple[Recipient, RecipientKeyPair, int]:
-    """Both factors or nothing; counts failures against the account (or the identifier)."""
+    """Both factors or nothing; counts failures against the account (or the identifier).
+
+    The attempt is charged as a failure and committed BEFORE the Argon2 derivation, which then
+    runs with no transaction open: on SQLite no instance-wide write lock is held for it, and on
+    PostgreSQL no row lock. Charging first keeps the bound under concurrency (at most
+    ``login_max_failures`` checks per lock window reach Argon2); a success refunds it, under
+    the row lock again, where the TOTP step is also taken (so a concurrent replay fails).
+    """
     now = pb.clock.now()
     recipient = _find(session, identifier)
     guard: Recipient | LoginThrottle = recipient or _throttle(pb, session, identifier)
     lockout.ensure_unlocked(guard, now)
+    locked = lockout.register_failure(guard, now, pb.settings.login_max_failures)
+    locked_until = guard.locked_until
+    wrap = _wrap_of(session, recipient, purpose) if recipient is not None else None
+    session.commit()
+
     keys, step = None, None
-    if recipient is not None:
-        keys = _unwrap(pb, session, recipient, purpose, secret)
-        step = _second_factor(pb, recipient, otp, now)
-    else:
+    if wrap is not None:
+        keys = _unwrap(pb, wrap, purpose, secret)
+        step = _second_factor(pb, wrap, otp, now)
+    else:  # the same work for an unknown identifier or a missing wrap
         pb.keys.kek(secret or "0", salt=_DUMMY_SALT, recipient_id=_DUMMY_ID, purpose=purpose)
-    if recipient is None or keys is None or step is None:
-        locked = lockout.register_failure(guard, now, pb.settings.login_max_failures)
-        session.commit()
+    fresh = None
+    if keys is not None and step is not None and wrap is not None:
+        fresh = session.scalar(select(Recipient).where(
+            Recipient.id == wrap.recipient_id, Recipient.state == "active")
+            .with_for_update().execution_options(populate_existing=True))
+        if fresh is not None and fresh.totp_last_step is not None and \
+                step <= fresh.totp_last_step:
+            fresh = None  # the same code won a concurrent login meanwhile: a replay
+    if fresh is None or keys is None or step is None:
         # No identifier in the log: it is personal data and attacker-controlled text.
         log.info("login failed (%s)%s", purpose, "; account locked" if locked else "")
-        if locked and guard.locked_until is not None:
-            raise AccountLocked(guard.locked_until.strftime("%H:%M UTC"))
+        if locked and locked_until is not None:
+            raise AccountLocked(locked_until.strftime("%H:%M UTC"))
         raise AuthenticationFailed()
-    lockout.register_success(recipient)
-    recipient.totp_last_step = step
-    return recipient, keys, step
+    lockout.register_success(fresh)
+    fresh.totp_last_step = step
+    if wrap is not None and wrap.pepper_id not in (None, pb.keys.pepper_id):
+        _rewrap(pb, session, fresh, keys, purpose, secret)  # after a master-key rotation
+    return fresh, keys, step
 
 
 def _open_session(pb: Postbox, session: Session, recipient: Recipient, keys: RecipientKeyPair,
