@@ -17,4 +17,4 @@ USER postbox
 WORKDIR /var/lib/postbox
 ENV POSTBOX_HOME=/var/lib/postbox PYTHONUNBUFFERED=1
 EXPOSE 8000
-CMD ["gunicorn", "--bind", "0.0.0.0:8000", "--workers", "2", "--threads", "4", "web:create_app()"]
+CMD ["gunicorn", "--bind", "0.0.0.0:8000", "--workers", "2", "--threads", "8", "web:create_app()"]

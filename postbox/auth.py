@@ -176,6 +176,13 @@ def _check_factors(pb: Postbox, session: Session, identifier: str, secret: str, 
     return fresh, keys, step
 
 
+def confirm_factors(pb: Postbox, session: Session, identifier: str, pin: str,
+                    otp: str) -> tuple[Recipient, RecipientKeyPair, int]:
+    """A fresh PIN + TOTP check exactly like the login's (lockout, dummy work, TOTP step taken
+    once), for steps that want the person again, such as exporting the whole postbox."""
+    return _check_factors(pb, session, identifier, pin, otp, "pin")
+
+
 def _open_session(pb: Postbox, session: Session, recipient: Recipient, keys: RecipientKeyPair,
                   step: int, methods: str) -> UnlockedSession:
     now = pb.clock.now()

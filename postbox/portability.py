@@ -74,7 +74,7 @@ def authorise_export(pb: Postbox, vault: Vault, pin: str, otp: str) -> ExportGra
         if recipient is None or recipient.state != "active":
             raise SessionExpired()
         # The login's own check (auth.py): same throttle, lockout, dummy work and replay guard.
-        _, _, step = auth._check_factors(pb, uow.session, recipient.email, pin, otp, "pin")
+        _, _, step = auth.confirm_factors(pb, uow.session, recipient.email, pin, otp)
         uow.commit()
     log.info("postbox export authorised")
     return ExportGrant(vault, {"methods": ["pin", "totp"], "totp_step": step,

@@ -7,12 +7,12 @@ either a committed document (drop the intent) or an orphan blob (delete blob, th
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, exists, select
 
 from postbox.bootstrap import Postbox
-from postbox.models import Document, PendingBlob
+from postbox.models import DelegateStanza, Document, PendingBlob
 from storage.errors import BlobNotFound, StorageError
 
 GRACE = timedelta(minutes=15)
@@ -23,6 +23,7 @@ class ReapReport:
     removed: list[str] = field(default_factory=list)
     committed: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
+    stanzas: int = 0  # delegate stanzas of documents that never committed
 
 
 def reap_orphans(pb: Postbox, grace: timedelta = GRACE, limit: int = 1000) -> ReapReport:
@@ -48,4 +49,22 @@ def reap_orphans(pb: Postbox, grace: timedelta = GRACE, limit: int = 1000) -> Re
         with pb.uow() as uow:
             uow.session.execute(delete(PendingBlob).where(PendingBlob.blob_key == key))
             uow.commit()
+    report.stanzas = _reap_stanzas(pb, cutoff, limit)
     return report
+
+
+def _reap_stanzas(pb: Postbox, cutoff: datetime, limit: int) -> int:
+    """Delegate stanzas are written before their document's blob (postbox/delegation_keys.py);
+    a delivery that then failed leaves stanzas for a document that never came to be."""
+    with pb.uow() as uow:
+        s = uow.session
+        gone = list(s.execute(
+            select(DelegateStanza.grant_id, DelegateStanza.document_id)
+            .where(DelegateStanza.created_at < cutoff,
+                   ~exists().where(Document.id == DelegateStanza.document_id))
+            .limit(limit)).all())
+        for grant_id, document_id in gone:
+            s.execute(delete(DelegateStanza).where(DelegateStanza.grant_id == grant_id,
+                                                   DelegateStanza.document_id == document_id))
+        uow.commit()
+    return len(gone)
