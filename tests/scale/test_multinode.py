@@ -300,7 +300,8 @@ def _after_the_run(dep: Deployment, smtp_server, batch_id: str) -> None:  # type
     report = check_storage(pb)
     assert report.ok and report.checked == ITEMS, report
     assert len(list(pb.store.list("docs/"))) == ITEMS  # no orphan blob left
-    default_invariants().assert_holds(World(pb), only=("I5", "I6"))  # I1 is check_storage
+    world = World(pb, extra={"mails": smtp_server.messages, "settled_batches": [batch_id]})
+    default_invariants().assert_holds(world, only=("I2", "I3", "I5", "I6"))  # I1: check_storage
     size, signed = check_log(pb)
     print(f"\nmany nodes: {figures.emails} notice e-mails, {figures.distinct} distinct, "
           f"{figures.duplicates} duplicate(s) (bound {WORKERS_KILLED}), at most "
