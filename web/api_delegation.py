@@ -11,53 +11,15 @@ Wiring (the app factory, after the API's error handlers)::
 """
 from __future__ import annotations
 
-from flask import Blueprint, Flask, Response, current_app, g, jsonify, request
+from flask import Blueprint, Flask, Response, current_app, g, jsonify
 
 from postbox import delegation
 from postbox.bootstrap import Postbox
-from postbox.errors import PostboxError
-from postbox.orgs import resolve_token
+from web.api import access
 
 bp = Blueprint("api_delegation", __name__, url_prefix="/api/v1/recipients")
 EXTENSION = "postbox.api_delegation"
 ROLES = ("admin", "sender", "compliance")
-PROBLEMS = {
-    "invalid-input": (400, "The request has an invalid field"),
-    "unauthorized": (401, "A valid bearer token is required"),
-    "forbidden": (403, "This token's role may not do that"),
-    "not-found": (404, "Not found"),
-    "unknown-recipient": (404, "Not found"),
-    "error": (500, "Internal error"),
-}
-
-
-class _Problem(Exception):
-    def __init__(self, kind: str, detail: str) -> None:
-        super().__init__(detail)
-        self.kind, self.detail = kind, detail
-
-
-def _problem(kind: str, detail: str) -> Response:
-    status, title = PROBLEMS.get(kind, PROBLEMS["error"])
-    response = jsonify({"type": f"urn:postbox:problem:{kind}", "title": title,
-                        "status": status, "detail": detail})
-    response.status_code = status
-    response.mimetype = "application/problem+json"
-    if status == 401:
-        response.headers["WWW-Authenticate"] = 'Bearer realm="postbox"'
-    return response
-
-
-@bp.errorhandler(_Problem)
-def _on_problem(exc: _Problem) -> Response:
-    return _problem(exc.kind, exc.detail)
-
-
-@bp.errorhandler(PostboxError)
-def _on_domain_error(exc: PostboxError) -> Response:
-    kinds = [getattr(c, "kind", None) for c in type(exc).__mro__]
-    kind = next((str(k) for k in kinds if k in PROBLEMS), "error")
-    return _problem(kind, str(exc) if kind != "error" else "Something went wrong on our side.")
 
 
 def _pb() -> Postbox:
@@ -66,13 +28,7 @@ def _pb() -> Postbox:
 
 @bp.before_request
 def _authenticate() -> None:
-    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-    caller = resolve_token(_pb(), token.strip()) if scheme.lower() == "bearer" else None
-    if caller is None:
-        raise _Problem("unauthorized", "send a valid token: Authorization: Bearer pbx_...")
-    if caller.role not in ROLES:
-        raise _Problem("forbidden", f"a {caller.role} token may not ask this")
-    g.delegation_org = caller.org_id
+    g.delegation_org = access.authenticate(ROLES, "ask this").org_id
 
 
 @bp.get("/<external_id>/delegation")

@@ -21,29 +21,14 @@ from flask import Blueprint, Flask, Response, current_app, g, jsonify, request
 
 from postbox import escalation, escalation_dryrun, escalation_policy, print_queue
 from postbox.bootstrap import Postbox
-from postbox.errors import PostboxError
-from postbox.orgs import resolve_token
+from web.api import access
+from web.api.problems import ApiProblem
 from web.api_policies_spec import PATHS, SCHEMAS
-from web.api_webhooks import PROBLEMS, _Problem, _problem, _rate_limit
 
 bp = Blueprint("api_policies", __name__, url_prefix="/api/v1")
 EXTENSION = "postbox.api_policies"
 READERS = ("admin", "sender", "compliance")
 WRITERS = ("admin", "sender")
-
-
-@bp.errorhandler(_Problem)
-def _on_problem(exc: _Problem) -> Response:
-    return _problem(exc.kind, exc.detail)
-
-
-@bp.errorhandler(PostboxError)
-def _on_domain_error(exc: PostboxError) -> Response:
-    kinds = [getattr(c, "kind", None) for c in type(exc).__mro__]
-    kind = next((str(k) for k in kinds if k in PROBLEMS), "error")
-    if kind == "error" and getattr(exc, "kind", "") == "too-large":
-        kind = "invalid-input"
-    return _problem(kind, str(exc) if kind != "error" else "Something went wrong on our side.")
 
 
 def _pb() -> Postbox:
@@ -52,16 +37,9 @@ def _pb() -> Postbox:
 
 @bp.before_request
 def _authenticate() -> None:
-    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-    caller = resolve_token(_pb(), token.strip()) if scheme.lower() == "bearer" else None
-    if caller is None:
-        raise _Problem("unauthorized", "send a valid token: Authorization: Bearer pbx_...")
-    allowed = READERS if request.method in ("GET", "HEAD") else WRITERS
     dry_run = request.endpoint == "api_policies.dry_run"  # reads only, though it is a POST
-    if caller.role not in (READERS if dry_run else allowed):
-        raise _Problem("forbidden", f"a {caller.role} token may not do that")
-    _rate_limit(caller.token_id)
-    g.policies_org = caller.org_id
+    roles = READERS if dry_run or request.method in ("GET", "HEAD") else WRITERS
+    g.policies_org = access.authenticate(roles, "do that").org_id
 
 
 def _stamp(value: datetime | None) -> str | None:
@@ -71,7 +49,7 @@ def _stamp(value: datetime | None) -> str | None:
 def _body() -> dict[str, Any]:
     data = request.get_json(silent=True)
     if not isinstance(data, dict):
-        raise _Problem("malformed-request", "send a JSON object (Content-Type: application/json)")
+        raise ApiProblem("malformed-request", "send a JSON object (Content-Type: application/json)")
     return data
 
 
@@ -80,7 +58,7 @@ def _text(data: dict[str, Any], name: str, required: bool = False) -> str | None
     if value is None and not required:
         return None
     if not isinstance(value, str):
-        raise _Problem("invalid-input", f"{name} must be a string")
+        raise ApiProblem("invalid-input", f"{name} must be a string")
     return value
 
 
@@ -101,7 +79,7 @@ def get_policy(name: str) -> Response:
 def put_policy(name: str) -> Response:
     data = _body()
     if "steps" not in data:
-        raise _Problem("invalid-input", 'send {"steps": [{"day": 3, "kind": "reminder"}, ...]}')
+        raise ApiProblem("invalid-input", 'send {"steps": [{"day": 3, "kind": "reminder"}, ...]}')
     return jsonify(escalation_policy.set_policy(_pb(), g.policies_org, name,
                                                 data["steps"]).as_json())
 
@@ -128,7 +106,7 @@ def put_document_policy(document_id: str) -> Response:
     data = _body()
     name, steps = _text(data, "policy"), data.get("steps")
     if (name is None) == (steps is None):
-        raise _Problem("invalid-input", "send either policy (a name) or steps")
+        raise ApiProblem("invalid-input", "send either policy (a name) or steps")
     return jsonify(_progress(escalation.set_for_document(_pb(), g.policies_org, document_id,
                                                          name, steps)))
 
@@ -139,7 +117,7 @@ def dry_run() -> Response:
     batch, recipients = _text(data, "batch"), data.get("recipients")
     if recipients is not None and (not isinstance(recipients, list)
                                    or not all(isinstance(r, str) for r in recipients)):
-        raise _Problem("invalid-input", "recipients must be a list of external ids")
+        raise ApiProblem("invalid-input", "recipients must be a list of external ids")
     run = escalation_dryrun.dry_run(_pb(), g.policies_org, batch=batch,
                                     external_ids=recipients, policy=_text(data, "policy"),
                                     steps=data.get("steps"))
@@ -162,7 +140,7 @@ def list_print_queue() -> Response:
     try:
         limit = int(request.args.get("limit", "200"))
     except ValueError:
-        raise _Problem("invalid-input", "limit must be a whole number") from None
+        raise ApiProblem("invalid-input", "limit must be a whole number") from None
     entries = print_queue.list_entries(_pb(), g.policies_org, None if state == "all" else state,
                                        limit)
     return jsonify({"items": [_entry(e) for e in entries]})
@@ -193,14 +171,14 @@ def dismiss(entry_id: str) -> Response:
 def pdf(entry_id: str) -> Response:
     """Cover page + the sender's copy (multipart: file, subject, filename, postal_address)."""
     if request.mimetype != "multipart/form-data":
-        raise _Problem("malformed-request", "send multipart/form-data with a 'file' part")
+        raise ApiProblem("malformed-request", "send multipart/form-data with a 'file' part")
     limit = _pb().settings.max_document_bytes + (64 << 10)
     if request.content_length is None or request.content_length > limit:
-        raise _Problem("invalid-input", "send a Content-Length within the document size limit")
+        raise ApiProblem("invalid-input", "send a Content-Length within the document size limit")
     upload = request.files.get("file")
     subject = request.form.get("subject")
     if upload is None or subject is None:
-        raise _Problem("invalid-input", "send the parts 'file' and 'subject' (as delivered), "
+        raise ApiProblem("invalid-input", "send the parts 'file' and 'subject' (as delivered), "
                        "optionally 'filename' and 'postal_address'")
     merged = print_queue.print_pdf(_pb(), g.policies_org, entry_id,
                                    cast(BinaryIO, upload.stream), subject,

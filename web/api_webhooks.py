@@ -18,53 +18,12 @@ from flask import Blueprint, Flask, Response, current_app, g, jsonify, request
 
 from postbox import webhooks
 from postbox.bootstrap import Postbox
-from postbox.errors import PostboxError
-from postbox.orgs import resolve_token
+from web.api import access
+from web.api.problems import ApiProblem
 
 bp = Blueprint("api_webhooks", __name__, url_prefix="/api/v1/webhooks")
 EXTENSION = "postbox.api_webhooks"
 ROLES = ("admin", "sender")
-PROBLEMS = {
-    "invalid-input": (400, "The request has an invalid field"),
-    "malformed-request": (400, "The request could not be parsed"),
-    "unauthorized": (401, "A valid bearer token is required"),
-    "forbidden": (403, "This token's role may not do that"),
-    "not-found": (404, "Not found"),
-    "conflict": (409, "The request conflicts with the current state"),
-    "rate-limited": (429, "Too many requests"),
-    "error": (500, "Internal error"),
-}
-
-
-class _Problem(Exception):
-    def __init__(self, kind: str, detail: str) -> None:
-        super().__init__(detail)
-        self.kind, self.detail = kind, detail
-
-
-def _problem(kind: str, detail: str) -> Response:
-    status, title = PROBLEMS.get(kind, PROBLEMS["error"])
-    response = jsonify({"type": f"urn:postbox:problem:{kind}", "title": title,
-                        "status": status, "detail": detail})
-    response.status_code = status
-    response.mimetype = "application/problem+json"
-    if status == 401:
-        response.headers["WWW-Authenticate"] = 'Bearer realm="postbox"'
-    if status == 429:
-        response.headers["Retry-After"] = "1"
-    return response
-
-
-@bp.errorhandler(_Problem)
-def _on_problem(exc: _Problem) -> Response:
-    return _problem(exc.kind, exc.detail)
-
-
-@bp.errorhandler(PostboxError)
-def _on_domain_error(exc: PostboxError) -> Response:
-    kinds = [getattr(c, "kind", None) for c in type(exc).__mro__]
-    kind = next((str(k) for k in kinds if k in PROBLEMS), "error")
-    return _problem(kind, str(exc) if kind != "error" else "Something went wrong on our side.")
 
 
 def _pb() -> Postbox:
@@ -73,28 +32,7 @@ def _pb() -> Postbox:
 
 @bp.before_request
 def _authenticate() -> None:
-    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-    caller = resolve_token(_pb(), token.strip()) if scheme.lower() == "bearer" else None
-    if caller is None:
-        raise _Problem("unauthorized", "send a valid token: Authorization: Bearer pbx_...")
-    if caller.role not in ROLES:
-        raise _Problem("forbidden", f"a {caller.role} token may not manage webhooks")
-    _rate_limit(caller.token_id)
-    g.webhooks_org = caller.org_id
-
-
-def _rate_limit(token_id: str) -> None:
-    """Share the sender API's per-token budget when the API is mounted on this app."""
-    try:
-        from web.api import access
-    except ImportError:
-        return
-    state = current_app.extensions.get(access.EXTENSION)
-    if state is None:
-        return
-    for item in state.per_token:
-        if not state.limiter.hit(item, access.NAMESPACE, "token", token_id):
-            raise _Problem("rate-limited", f"rate limit {item} exceeded; retry later")
+    g.webhooks_org = access.authenticate(ROLES, "manage webhooks").org_id
 
 
 def _stamp(value: datetime | None) -> str | None:
@@ -113,7 +51,7 @@ def _json(e: webhooks.EndpointView) -> dict[str, Any]:
 def _body() -> dict[str, Any]:
     data = request.get_json(silent=True)
     if not isinstance(data, dict):
-        raise _Problem("malformed-request", "send a JSON object (Content-Type: application/json)")
+        raise ApiProblem("malformed-request", "send a JSON object (Content-Type: application/json)")
     return data
 
 
@@ -131,7 +69,7 @@ def create_endpoint() -> tuple[Response, int, dict[str, str]]:
     if not isinstance(url, str) or not isinstance(events, list) \
             or not all(isinstance(e, str) for e in events) \
             or not (description is None or isinstance(description, str)):
-        raise _Problem("invalid-input", "url (string) and events (list of strings) are required")
+        raise ApiProblem("invalid-input", "url (string) and events (list of strings) are required")
     view, secret = webhooks.create_endpoint(_pb(), g.webhooks_org, url, events, description)
     return (jsonify({**_json(view), "secret": secret}), 201,
             {"Location": f"/api/v1/webhooks/{view.id}"})

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -95,6 +95,16 @@ def check_request() -> None:
         raise ApiProblem("request-too-large", f"the request body is larger than {limit} bytes",
                          max_bytes=limit)
     request.max_content_length = limit
+
+
+def authenticate(roles: Collection[str], doing: str) -> TokenIdentity:
+    """For the API's smaller blueprints (webhooks, policies, delegation): the same token check,
+    failed-authentication limit, role check and per-token budget as every /api/v1 view."""
+    caller = _authenticate()
+    if caller.role not in roles:
+        raise ApiProblem("forbidden", f"a {caller.role} token may not {doing}")
+    _limit(state().per_token, caller.token_id)
+    return caller
 
 
 def _authenticate() -> TokenIdentity:
