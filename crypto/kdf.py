@@ -8,6 +8,8 @@ recipient, so wrapped keys cannot be moved between recipients.
 from __future__ import annotations
 
 import os
+import threading
+from contextlib import nullcontext
 from dataclasses import dataclass
 
 from cryptography.hazmat.primitives import hashes
@@ -19,6 +21,7 @@ from crypto.errors import KeyFormatError
 SALT_BYTES = 16
 PEPPER_BYTES = 32
 KEK_INFO_PREFIX = b"postbox/v1/kek/"
+_MULTI_LANE = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -48,7 +51,7 @@ def derive_kek(
         raise KeyFormatError("pepper must be 32 bytes")
     if len(salt) != SALT_BYTES:
         raise KeyFormatError("salt must be 16 bytes")
-    stretched = Argon2id(
+    kdf = Argon2id(
         salt=salt,
         length=32,
         iterations=params.iterations,
@@ -56,7 +59,12 @@ def derive_kek(
         memory_cost=params.memory_kib,
         ad=subject_id,
         secret=pepper,
-    ).derive(secret.encode("utf-8"))
+    )
+    # Two multi-lane derivations at once in one process hang for good (pyca/cryptography 50
+    # on OpenSSL's threaded Argon2; tests/unit/crypto/test_kdf_concurrency.py). One runs at a
+    # time; its lanes still use the cores, so throughput stays about the same.
+    with _MULTI_LANE if params.lanes > 1 else nullcontext():
+        stretched = kdf.derive(secret.encode("utf-8"))
     return HKDF(
         algorithm=hashes.SHA256(), length=32, salt=None, info=KEK_INFO_PREFIX + purpose.encode()
     ).derive(stretched)
