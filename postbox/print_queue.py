@@ -17,15 +17,11 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import io
 from dataclasses import dataclass
 from datetime import datetime
 from tempfile import SpooledTemporaryFile
 from typing import IO, BinaryIO
 
-from reportlab.lib.pagesizes import A4
-from reportlab.lib.units import mm
-from reportlab.pdfgen import canvas
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -200,38 +196,15 @@ class _Cover:
 
 def cover_page(cover: _Cover) -> bytes:
     """One A4 page; the address sits in the window of a DIN 5008 form B envelope."""
-    buf = io.BytesIO()
-    c = canvas.Canvas(buf, pagesize=A4, pageCompression=1)
-    c.setTitle("Postbox paper copy")
-    c.setAuthor(cover.org_name)
-    height, left = A4[1], 20 * mm
-    c.setFont("Helvetica", 7)
-    c.drawString(left, height - 50 * mm, cover.org_name[:80])  # return line over the window
-    c.setFont("Helvetica", 11)
-    y = height - 57 * mm
-    for line in cover.address or ["(postal address not given)"]:
-        c.drawString(left, y, line)
-        y -= 5 * mm
-    text = c.beginText(25 * mm, height - 110 * mm)
-    text.setFont("Helvetica-Bold", 14)
-    text.textLine(f"A letter from {cover.org_name[:70]}")
-    text.setFont("Helvetica", 11)
-    text.moveCursor(0, 8)
-    for line in ("This letter was placed in your digital postbox and is still unopened,",
-                 "so we also send it to you on paper. The letter itself follows this page.", "",
-                 f"In your postbox since: {cover.consigned_at.strftime('%Y-%m-%d %H:%M UTC')}",
-                 f"Document:    {cover.document_id}",
-                 f"Recipient:   {cover.recipient[:60]}"):
-        text.textLine(line)
-    text.moveCursor(0, 8)
-    text.setFont("Helvetica", 8)
-    text.textLine("SHA-256 of the letter that follows (as delivered):")
-    text.setFont("Courier", 8)
-    text.textLine(cover.sha256)
-    c.drawText(text)
-    c.showPage()
-    c.save()
-    return buf.getvalue()
+    from postbox.printing import draw_cover  # see print_pdf: printing imports delivery
+
+    return draw_cover(cover.org_name, cover.address, "Postbox paper copy", [
+        "This letter was placed in your digital postbox and is still unopened,",
+        "so we also send it to you on paper. The letter itself follows this page.", "",
+        f"In your postbox since: {cover.consigned_at.strftime('%Y-%m-%d %H:%M UTC')}",
+        f"Document:    {cover.document_id}",
+        f"Recipient:   {cover.recipient[:60]}"],
+        "SHA-256 of the letter that follows (as delivered):", cover.sha256)
 
 
 def print_pdf(pb: Postbox, org_ref: str, entry_id: str, stream: BinaryIO, subject: str,

@@ -57,41 +57,50 @@ def postal_address(text: str | None) -> list[str]:
     return [validation.display_text(line, "postal address line", 60) for line in lines if line]
 
 
-def cover_page(cover: Cover) -> bytes:
+def draw_cover(org_name: str, address: list[str], title: str, lines: list[str],
+               sha_label: str, sha256: str) -> bytes:
+    """One A4 cover page: the address where a DIN 5008 form B window shows it, then what the
+    letter is and the SHA-256 of the letter that follows (shared by every paper path)."""
     buf = io.BytesIO()
     c = canvas.Canvas(buf, pagesize=A4, pageCompression=1)
-    c.setTitle("Postbox paper delivery")
-    c.setAuthor(cover.org_name)
+    c.setTitle(title)
+    c.setAuthor(org_name)
     height = A4[1]
     left = 20 * mm
     c.setFont("Helvetica", 7)
-    c.drawString(left, height - 50 * mm, cover.org_name[:80])  # return line over the window
+    c.drawString(left, height - 50 * mm, org_name[:80])  # return line over the window
     c.setFont("Helvetica", 11)
     y = height - 57 * mm
-    for line in cover.address or ["(postal address not given)"]:
+    for line in address or ["(postal address not given)"]:
         c.drawString(left, y, line)
         y -= 5 * mm
     text = c.beginText(25 * mm, height - 110 * mm)
     text.setFont("Helvetica-Bold", 14)
-    text.textLine(f"A letter from {cover.org_name[:70]}")
+    text.textLine(f"A letter from {org_name[:70]}")
     text.setFont("Helvetica", 11)
     text.moveCursor(0, 8)
-    for line in ("This letter is sent to you on paper because it could not be delivered to",
-                 "a digital postbox. The letter itself follows this page.", "",
-                 f"Submitted:   {cover.submitted_at.strftime('%Y-%m-%d %H:%M UTC')}",
-                 f"Batch:       {(cover.batch_reference or cover.batch_id)[:60]}",
-                 f"Item:        {cover.seq}  ({cover.key[:50]})",
-                 f"Recipient:   {cover.recipient}"):
+    for line in lines:
         text.textLine(line)
     text.moveCursor(0, 8)
     text.setFont("Helvetica", 8)
-    text.textLine("SHA-256 of the letter that follows (as submitted):")
+    text.textLine(sha_label)
     text.setFont("Courier", 8)
-    text.textLine(cover.sha256)
+    text.textLine(sha256)
     c.drawText(text)
     c.showPage()
     c.save()
     return buf.getvalue()
+
+
+def cover_page(cover: Cover) -> bytes:
+    return draw_cover(cover.org_name, cover.address, "Postbox paper delivery", [
+        "This letter is sent to you on paper because it could not be delivered to",
+        "a digital postbox. The letter itself follows this page.", "",
+        f"Submitted:   {cover.submitted_at.strftime('%Y-%m-%d %H:%M UTC')}",
+        f"Batch:       {(cover.batch_reference or cover.batch_id)[:60]}",
+        f"Item:        {cover.seq}  ({cover.key[:50]})",
+        f"Recipient:   {cover.recipient}"],
+        "SHA-256 of the letter that follows (as submitted):", cover.sha256)
 
 
 def print_item(pb: Postbox, org_id: str, batch_id: str, seq: int, stream: BinaryIO,
