@@ -45,7 +45,7 @@ from postbox.portability_names import (
     extension,
     safe_segment,
 )
-from postbox.proofs.export import BundleStream
+from postbox.proofs.export import BundleStream, ZipSink
 from postbox.proofs.selection import Selection
 
 log = logging.getLogger("postbox.portability")
@@ -92,34 +92,6 @@ class ExportReport:
     cosigned: bool | None = None
 
 
-class _Sink:
-    """A write-only, non-seekable stream whose bytes are taken out by ``drain``."""
-
-    def __init__(self) -> None:
-        self._parts: list[bytes] = []
-        self._pos = 0
-        self.pending = 0
-
-    def write(self, data: bytes) -> int:
-        self._parts.append(bytes(data))
-        self._pos += len(data)
-        self.pending += len(data)
-        return len(data)
-
-    def tell(self) -> int:
-        return self._pos
-
-    def flush(self) -> None:
-        pass
-
-    def seekable(self) -> bool:
-        return False
-
-    def drain(self) -> bytes:
-        out, self._parts, self.pending = b"".join(self._parts), [], 0
-        return out
-
-
 class PostboxExport:
     """Iterate to get the zip's bytes. Setup errors (no signing key) surface in the
     constructor, before the first byte; ``report`` is complete once iteration ends."""
@@ -145,7 +117,7 @@ class PostboxExport:
             self._email = recipient.email if recipient is not None else None
 
     def __iter__(self) -> Iterator[bytes]:
-        sink = _Sink()
+        sink = ZipSink()
         header = {"format": FORMAT, "created": stamp(self.created),
                   "service": self.pb.settings.public_url,
                   "recipient": {"id": self.grant.vault.recipient_id, "email": self._email}}
@@ -178,7 +150,7 @@ class PostboxExport:
         log.info("postbox export streamed: %d documents, %d bytes", self.report.documents,
                  self.report.bytes)
 
-    def _document(self, zf: zipfile.ZipFile, sink: _Sink, index: ExportIndex,
+    def _document(self, zf: zipfile.ZipFile, sink: ZipSink, index: ExportIndex,
                   names: UniqueNames, doc: ExportedDocument) -> Iterator[bytes]:
         meta = metadata(self.grant.vault, doc) or {}
         folder = index.senders[doc.org_id]["folder"]
@@ -230,7 +202,7 @@ class PostboxExport:
             fh.write(data)
 
 
-def _drained(sink: _Sink) -> Iterator[bytes]:
+def _drained(sink: ZipSink) -> Iterator[bytes]:
     data = sink.drain()
     if data:  # an empty chunk would end a chunked HTTP response early on some servers
         yield data

@@ -64,7 +64,7 @@ class ExportReport:
         return len(self.cosigned_by) >= self.cosignatures_required
 
 
-class _Sink:
+class ZipSink:
     """A write-only, non-seekable stream whose bytes are taken out by ``drain``."""
 
     def __init__(self) -> None:
@@ -119,7 +119,7 @@ class BundleStream:
         self._now = pb.clock.now()
 
     def __iter__(self) -> Iterator[bytes]:
-        sink = _Sink()
+        sink = ZipSink()
         files: dict[str, dict[str, Any]] = {}
         zipped = zipfile.ZipFile(sink, "w", zipfile.ZIP_DEFLATED,  # type: ignore[call-overload]
                                  compresslevel=6)
