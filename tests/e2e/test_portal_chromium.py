@@ -182,7 +182,9 @@ def test_activate_login_read_logout(pb, clock, base_url, browser) -> None:
     page.goto(f"/messages/{receipt.document_id}?lang=en")
 
     # Log out, then Back: the browser must not show the message again
-    page.click("header button[type=submit]")
+    with page.expect_navigation(url=f"{base_url}/login**"):
+        page.click("header button[type=submit]")
+    page.wait_for_load_state()  # Back while the logout redirect settles detaches the page
     assert page.url.startswith(f"{base_url}/login")
     page.go_back()
     assert "/login" in page.url
